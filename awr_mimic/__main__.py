@@ -1,0 +1,5 @@
+import sys
+
+from awr_mimic.cli import main
+
+sys.exit(main())
