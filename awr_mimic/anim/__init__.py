@@ -1,0 +1,1 @@
+"""Motion without physics: clips, quaternions, skeletons and forward kinematics."""

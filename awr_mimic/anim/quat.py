@@ -1,0 +1,189 @@
+"""Vectorised quaternion maths, scalar-last (x, y, z, w) as in pybullet and scipy.
+
+Every function takes arrays of shape (..., 4) / (..., 3) and broadcasts, so one
+call handles all joints (or all frames) at once.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def normalize(q: np.ndarray) -> np.ndarray:
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def conjugate(q: np.ndarray) -> np.ndarray:
+    return q * np.array([-1.0, -1.0, -1.0, 1.0])
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b (apply b, then a)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = aw * bx + ax * bw + ay * bz - az * by
+    out[..., 1] = aw * by - ax * bz + ay * bw + az * bx
+    out[..., 2] = aw * bz + ax * by - ay * bx + az * bw
+    out[..., 3] = aw * bw - ax * bx - ay * by - az * bz
+    return out
+
+
+def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors v by unit quaternions q."""
+    q = np.asarray(q, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+    # t = 2 u x v;  v' = v + w t + u x t
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    out = np.empty(np.broadcast_shapes(q.shape[:-1] + (3,), v.shape))
+    out[..., 0] = vx + w * tx + y * tz - z * ty
+    out[..., 1] = vy + w * ty + z * tx - x * tz
+    out[..., 2] = vz + w * tz + x * ty - y * tx
+    return out
+
+
+# ---- fast paths for one quaternion acting on many: plain-float maths, then one matmul
+
+
+def matrix(q) -> np.ndarray:
+    """3x3 rotation matrix of one quaternion: rotate(q, v) == v @ matrix(q).T."""
+    x, y, z, w = (float(c) for c in q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def left_matrix(q) -> np.ndarray:
+    """4x4 matrix of left multiplication: multiply(q, p) == p @ left_matrix(q).T."""
+    x, y, z, w = (float(c) for c in q)
+    return np.array([[w, -z, y, x], [z, w, -x, y], [-y, x, w, z], [-x, -y, -z, w]])
+
+
+def heading(q, up: int) -> float:
+    """Yaw about the up axis (1 = y, 2 = z) of one body facing +x."""
+    x, y, z, w = (float(c) for c in q)
+    fx = 1 - 2 * (y * y + z * z)
+    if up == 1:
+        return math.atan2(-2 * (x * z - y * w), fx)
+    return math.atan2(2 * (x * y + z * w), fx)
+
+
+def yaw_quat(angle: float, up: int) -> np.ndarray:
+    q = np.zeros(4)
+    q[up] = math.sin(0.5 * angle)
+    q[3] = math.cos(0.5 * angle)
+    return q
+
+
+def from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    half = 0.5 * np.asarray(angle)[..., None]
+    return np.concatenate([np.asarray(axis) * np.sin(half), np.cos(half)], axis=-1)
+
+
+def from_expmap(e: np.ndarray) -> np.ndarray:
+    """Exponential map (axis * angle) to quaternion."""
+    e = np.asarray(e, dtype=np.float64)
+    angle = np.linalg.norm(e, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    # sin(x/2)/x -> 1/2 as x -> 0
+    scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5 - angle**2 / 48.0)
+    return np.concatenate([e * scale, np.cos(half)], axis=-1)
+
+
+def to_expmap(q: np.ndarray) -> np.ndarray:
+    """Quaternion to exponential map, taking the shorter rotation (angle in [0, pi])."""
+    q = np.where(q[..., 3:4] < 0.0, -q, q)
+    sin_half = np.linalg.norm(q[..., :3], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(sin_half, q[..., 3:4])
+    scale = np.where(sin_half > 1e-8, angle / np.maximum(sin_half, 1e-12), 2.0)
+    return q[..., :3] * scale
+
+
+def angle(q: np.ndarray) -> np.ndarray:
+    """Rotation angle in [0, pi] of each quaternion."""
+    sin_half = np.linalg.norm(q[..., :3], axis=-1)
+    return 2.0 * np.arctan2(sin_half, np.abs(q[..., 3]))
+
+
+def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle in [0, pi] of the rotation taking a to b."""
+    dot = np.abs(np.sum(a * b, axis=-1))
+    return 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t) -> np.ndarray:
+    """Spherical interpolation along the shorter arc; t broadcasts against a[..., 0]."""
+    t = np.asarray(t, dtype=np.float64)[..., None]
+    dot = np.einsum("...i,...i->...", a, b)[..., None]
+    sign = np.where(dot < 0.0, -1.0, 1.0)
+    dot = np.minimum(dot * sign, 1.0)
+    theta = np.arccos(dot)
+    sin_theta = np.sin(theta)
+    near = sin_theta < 1e-6  # nearly equal: lerp is exact enough and avoids 0/0
+    safe = np.where(near, 1.0, sin_theta)
+    wa = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    wb = np.where(near, t, np.sin(t * theta) / safe) * sign
+    out = wa * a + wb * b
+    return out / np.sqrt(np.einsum("...i,...i->...", out, out))[..., None]
+
+
+def make_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Flip signs along `axis` so consecutive quaternions lie in the same hemisphere."""
+    q = np.moveaxis(np.array(q, dtype=np.float64), axis, 0)
+    for i in range(1, len(q)):
+        flip = np.sum(q[i] * q[i - 1], axis=-1) < 0.0
+        q[i][flip] *= -1.0
+    return np.moveaxis(q, 0, axis)
+
+
+def angular_velocity(q0: np.ndarray, q1: np.ndarray, dt, local: bool) -> np.ndarray:
+    """Constant angular velocity that takes q0 to q1 in dt (the velocity of slerp).
+
+    local=True gives it in the rotating (child) frame, as pybullet reports
+    spherical-joint velocities; local=False gives it in the parent/world frame.
+    """
+    dq = multiply(conjugate(q0), q1) if local else multiply(q1, conjugate(q0))
+    return to_expmap(dq) / np.asarray(dt, dtype=np.float64)[..., None]
+
+
+def yaw_about(q: np.ndarray, up: int) -> np.ndarray:
+    """Heading: the yaw angle about the `up` axis (1 = y, 2 = z) of a body facing +x."""
+    fwd = rotate(q, np.array([1.0, 0.0, 0.0]))
+    if up == 1:
+        return np.arctan2(-fwd[..., 2], fwd[..., 0])
+    return np.arctan2(fwd[..., 1], fwd[..., 0])
+
+
+def axis_vector(up: int) -> np.ndarray:
+    v = np.zeros(3)
+    v[up] = 1.0
+    return v
+
+
+def from_rpy(rpy: np.ndarray) -> np.ndarray:
+    """URDF roll-pitch-yaw (fixed axes x, then y, then z) to quaternion."""
+    r, p, y = np.moveaxis(np.asarray(rpy, dtype=np.float64), -1, 0)
+    qx = from_axis_angle(np.array([1.0, 0, 0]), r)
+    qy = from_axis_angle(np.array([0, 1.0, 0]), p)
+    qz = from_axis_angle(np.array([0, 0, 1.0]), y)
+    return multiply(qz, multiply(qy, qx))
+
+
+def inverse_heading(q, up: int) -> tuple[np.ndarray, np.ndarray]:
+    """Matrices that take world vectors (3x3) and rotations (4x4, left-multiply) into
+    the heading frame of one body: v @ m3.T, quats @ m4.T."""
+    h = yaw_quat(-heading(q, up), up)
+    return matrix(h), left_matrix(h)

@@ -1,0 +1,1 @@
+"""Benchmarks: `awr-mimic bench env|learn|sample`. Each reports ratios measured in one run."""

@@ -1,0 +1,148 @@
+"""`awr-mimic bench env`: environment speed against the raw physics limit, and reference tracking.
+
+Speed: env control steps/s with random actions (reset on termination) against
+the raw physics limit for the same character, sim rate and substeps: stable PD
++ stepSimulation only, replaying the env run's episode lengths and actions.
+Rounds alternate between the two and the medians are reported.
+
+Tracking: PD targets = the reference pose at t + 1/control_hz, from RSI; mean
+reward over the first 10 control steps (5 seeds) and the survival time (until
+early termination or the time limit), for each sim rate.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from awr_mimic.anim import quat
+
+HELP = "environment steps/s vs the raw physics limit, and reference tracking per sim rate"
+
+
+def add_arguments(parser):
+    parser.add_argument("--character", default="humanoid")
+    parser.add_argument("--clip", default="spinkick")
+    parser.add_argument("--sim-hz", type=int, default=None, help="sim rate of the speed test (default: the env's)")
+    parser.add_argument("--steps", type=int, default=2000, help="control steps per speed round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tracking-rates", default="120,240,480", help="sim rates of the tracking table")
+    parser.add_argument("--tracking-clips", default=None, help="clips of the tracking table (default: --clip)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--skip-tracking", action="store_true")
+
+
+def _make(character, clip, **options):
+    from awr_mimic.envs.mimic_env import MimicEnv
+
+    return MimicEnv(character=character, clip=clip, **options)
+
+
+def env_round(env, steps, rng, actions_out):
+    """Random actions, reset on termination; returns (seconds, episode lengths)."""
+    lengths, n = [], 0
+    env.reset(seed=int(rng.integers(1 << 31)))
+    low, high = env.action_space.low, env.action_space.high
+    actions = rng.uniform(low, high, size=(steps, len(low))).astype(np.float32)
+    actions_out.append(actions)
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        n += 1
+        if terminated or truncated:
+            lengths.append(n)
+            n = 0
+            env.reset()
+    elapsed = time.perf_counter() - start
+    lengths.append(n)
+    return elapsed, lengths
+
+
+def raw_round(env, lengths, actions, rng):
+    """The same episodes with stable PD + stepSimulation only (resets at the same points)."""
+    world, clip = env.world, env.clip
+    sph, rev = env._sph_action, env._rev_action
+    starts = [clip.sample(rng.uniform(0, clip.duration)) for _ in lengths]
+    # targets prepared outside the timed loop: the limit is physics alone
+    targets = [(quat.from_expmap(a[sph].reshape(-1, 3)), a[rev].astype(np.float64)) for a in actions]
+    substeps = env.substeps
+    i = 0
+    start = time.perf_counter()
+    for ref, length in zip(starts, lengths):
+        world.set_state(ref.root_pos, ref.root_quat, ref.root_vel, ref.root_ang_vel, ref.joint_quats,
+                        ref.joint_angles, ref.joint_ang_vels, ref.joint_angle_vels)
+        for _ in range(length):
+            world.set_pd_targets(*targets[i])
+            world.step_physics(substeps)
+            i += 1
+    return time.perf_counter() - start
+
+
+def speed(character, clip, sim_hz, steps, rounds, seed=0):
+    options = {} if sim_hz is None else {"sim_hz": sim_hz}
+    env = _make(character, clip, **options)
+    rng = np.random.default_rng(seed)
+    env_rates, raw_rates = [], []
+    try:
+        env_round(env, 200, rng, [])  # warm-up
+        for _ in range(rounds):
+            acts = []
+            seconds, lengths = env_round(env, steps, rng, acts)
+            env_rates.append(steps / seconds)
+            raw_rates.append(steps / raw_round(env, lengths, acts[0], rng))
+        sim_hz = env.sim_hz
+        substeps = env.substeps
+    finally:
+        env.close()
+    env_med, raw_med = statistics.median(env_rates), statistics.median(raw_rates)
+    return {
+        "sim_hz": sim_hz,
+        "substeps": substeps,
+        "env_steps_per_s": env_med,
+        "raw_steps_per_s": raw_med,
+        "raw_physics_steps_per_s": raw_med * substeps,
+        "ratio": env_med / raw_med,
+        "env_rounds": env_rates,
+        "raw_rounds": raw_rates,
+    }
+
+
+def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
+    """Mean reward over the first steps and survival time, tracking reference_action() from RSI."""
+    env = _make(character, clip, sim_hz=sim_hz)
+    means, survival = [], []
+    try:
+        for seed in range(seeds):
+            env.reset(seed=seed)
+            rewards = []
+            while True:
+                _, r, terminated, truncated, _ = env.step(env.reference_action())
+                rewards.append(r)
+                if terminated or truncated:
+                    break
+            means.append(float(np.mean(rewards[:first_steps])))
+            survival.append(len(rewards) * env.dt)
+    finally:
+        env.close()
+    return {"sim_hz": sim_hz, "mean_reward_first": float(np.mean(means)), "per_seed": means,
+            "survival_s": float(np.median(survival)), "survival_per_seed": survival}
+
+
+def run(args) -> int:
+    print(f"awr-mimic bench env: character={args.character} clip={args.clip} (one core, medians of {args.rounds} rounds)")
+    s = speed(args.character, args.clip, args.sim_hz, args.steps, args.rounds)
+    print(f"  sim {s['sim_hz']} Hz, {s['substeps']} substeps per control step")
+    print(f"  env control steps/s        {s['env_steps_per_s']:8.0f}   (rounds: {', '.join(f'{x:.0f}' for x in s['env_rounds'])})")
+    print(f"  raw physics limit steps/s  {s['raw_steps_per_s']:8.0f}   (= {s['raw_physics_steps_per_s']:.0f} physics steps/s)")
+    print(f"  ratio env / raw            {s['ratio']:8.3f}")
+    if not args.skip_tracking:
+        clips = (args.tracking_clips or args.clip).split(",")
+        rates = [int(r) for r in args.tracking_rates.split(",")]
+        print(f"  reference tracking (reference_action from RSI, {args.seeds} seeds):")
+        print("    clip          sim_hz  mean reward (first 10 steps)  median survival (s)")
+        for clip in clips:
+            for rate in rates:
+                t = tracking(args.character, clip, rate, args.seeds)
+                print(f"    {clip:12s}  {rate:6d}  {t['mean_reward_first']:28.3f}  {t['survival_s']:19.2f}")
+    return 0

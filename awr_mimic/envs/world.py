@@ -1,0 +1,211 @@
+"""The pybullet world of one environment: ground, character and stable PD.
+
+Per-substep work is only physics: the PD call's arguments are built once per
+control step (`set_pd_targets`) and reused for every substep, since
+pybullet's STABLE_PD_CONTROL torques last for one `stepSimulation` only.
+"""
+from __future__ import annotations
+
+from itertools import chain
+
+import numpy as np
+
+from awr_mimic.anim import quat
+from awr_mimic.anim.skeleton import SPHERICAL
+from awr_mimic.characters.character import Character, p, quiet_stdout
+
+import pybullet_data
+
+FRICTION = 0.9
+SOLVER_ITERATIONS = 10
+GRAVITY = 9.8
+
+
+class World:
+    def __init__(self, character: Character, sim_hz: int, fixed_base: bool = False):
+        self.character = character
+        self.sim_hz = sim_hz
+        with quiet_stdout():  # connect prints pybullet's build time
+            self.client = p.connect(p.DIRECT)
+        cid = self.client
+        up = character.up_axis
+        gravity = [0.0, 0.0, 0.0]
+        gravity[up] = -GRAVITY
+        p.setGravity(*gravity, physicsClientId=cid)
+        p.setTimeStep(1.0 / sim_hz, physicsClientId=cid)
+        p.setPhysicsEngineParameter(numSolverIterations=SOLVER_ITERATIONS, physicsClientId=cid)
+        # plane_implicit is z-up; tip it onto the xz plane for y-up characters
+        plane_quat = p.getQuaternionFromEuler([-np.pi / 2, 0, 0]) if up == 1 else [0, 0, 0, 1]
+        with quiet_stdout():
+            self.ground = p.loadURDF(
+                str(pybullet_data.getDataPath() + "/plane_implicit.urdf"),
+                [0, 0, 0],
+                plane_quat,
+                useMaximalCoordinates=True,
+                physicsClientId=cid,
+            )
+        p.changeDynamics(self.ground, -1, lateralFriction=FRICTION, physicsClientId=cid)
+        self.body = character.load(cid, fixed_base=fixed_base)
+        skeleton = character.skeleton
+        self.num_links = skeleton.num_links
+        self.link_indices = list(range(self.num_links))
+        for link in [-1] + self.link_indices:
+            p.changeDynamics(
+                self.body, link, lateralFriction=FRICTION, linearDamping=0.0, angularDamping=0.0, physicsClientId=cid
+            )
+
+        layout = character.layout
+        self.joint_indices = [int(i) for i, _, _ in layout.joints]
+        self.is_spherical = np.array([t == SPHERICAL for _, t, _ in layout.joints])
+        self._disable_default_motors()
+
+        kp, kd, torque_limit = character.pd_gains
+        self._kp = kp.tolist()
+        self._kd = kd.tolist()
+        self._forces = [[f] * 3 if s else [f] for f, s in zip(torque_limit, self.is_spherical)]
+        self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
+        self._targets = None
+        # where each joint's numbers sit in the flattened joint-state tuples
+        sizes_q = np.where(self.is_spherical, 4, 1)
+        sizes_v = np.where(self.is_spherical, 3, 1)
+        self._q_starts = np.concatenate([[0], np.cumsum(sizes_q)[:-1]])
+        self._v_starts = np.concatenate([[0], np.cumsum(sizes_v)[:-1]])
+        self._q_size, self._v_size = int(sizes_q.sum()), int(sizes_v.sum())
+        sph = np.flatnonzero(self.is_spherical)
+        rev = np.flatnonzero(~self.is_spherical)
+        self._sph_q = (self._q_starts[sph, None] + np.arange(4)).ravel()
+        self._rev_q = self._q_starts[rev]
+        self._sph_v = (self._v_starts[sph, None] + np.arange(3)).ravel()
+        self._rev_v = self._v_starts[rev]
+        self.num_spherical, self.num_revolute = len(sph), len(rev)
+        self._base_com_offset = skeleton.base_inertial_pos
+        self._base_com_quat = skeleton.base_inertial_quat
+        self._has_base_offset = bool(np.any(self._base_com_offset != 0) or np.any(self._base_com_quat != quat.IDENTITY))
+
+    def _disable_default_motors(self):
+        cid = self.client
+        for j, spherical in zip(self.joint_indices, self.is_spherical):
+            if spherical:
+                p.setJointMotorControlMultiDof(
+                    self.body, j, p.POSITION_CONTROL, targetPosition=[0, 0, 0, 1],
+                    positionGain=0, velocityGain=1, force=[0, 0, 0], physicsClientId=cid,
+                )
+            else:
+                p.setJointMotorControl2(self.body, j, p.VELOCITY_CONTROL, force=0, physicsClientId=cid)
+
+    def close(self):
+        if self.client is not None:
+            p.disconnect(self.client)
+            self.client = None
+
+    # ------------------------------------------------------------ control
+
+    def set_pd_targets(self, joint_quats: np.ndarray, joint_angles: np.ndarray):
+        """PD targets for the coming control step: spherical quats (S, 4), revolute angles (R,)."""
+        quats = joint_quats.tolist()
+        angles = joint_angles.tolist()
+        qi = ai = 0
+        targets = []
+        for spherical in self.is_spherical:
+            if spherical:
+                targets.append(quats[qi])
+                qi += 1
+            else:
+                targets.append([angles[ai]])
+                ai += 1
+        self._targets = targets
+
+    def step_physics(self, substeps: int):
+        """Stable PD then one physics step, `substeps` times."""
+        body, cid, joints = self.body, self.client, self.joint_indices
+        targets, vel, kp, kd, forces = self._targets, self._zero_vel, self._kp, self._kd, self._forces
+        control = p.setJointMotorControlMultiDofArray
+        step = p.stepSimulation
+        mode = p.STABLE_PD_CONTROL
+        for _ in range(substeps):
+            control(
+                body, joints, mode, targetPositions=targets, targetVelocities=vel,
+                positionGains=kp, velocityGains=kd, forces=forces, physicsClientId=cid,
+            )
+            step(physicsClientId=cid)
+
+    # ------------------------------------------------------------ state
+
+    def set_state(self, root_pos, root_quat, root_vel, root_ang_vel, joint_quats, joint_angles,
+                  joint_ang_vels, joint_angle_vels):
+        """Teleport the character to a pose with velocities (root = base link frame)."""
+        cid = self.client
+        base_pos, base_quat, base_vel = root_pos, root_quat, root_vel
+        if self._has_base_offset:
+            offset = quat.rotate(root_quat, self._base_com_offset)
+            base_pos = root_pos + offset
+            base_quat = quat.multiply(root_quat, self._base_com_quat)
+            base_vel = root_vel + np.cross(root_ang_vel, offset)
+        p.resetBasePositionAndOrientation(self.body, list(base_pos), list(base_quat), physicsClientId=cid)
+        p.resetBaseVelocity(self.body, list(base_vel), list(root_ang_vel), physicsClientId=cid)
+        values, velocities = [], []
+        quats, angles = joint_quats.tolist(), joint_angles.tolist()
+        qv, av = joint_ang_vels.tolist(), joint_angle_vels.tolist()
+        qi = ai = 0
+        for spherical in self.is_spherical:
+            if spherical:
+                values.append(quats[qi])
+                velocities.append(qv[qi])
+                qi += 1
+            else:
+                values.append([angles[ai]])
+                velocities.append([av[ai]])
+                ai += 1
+        p.resetJointStatesMultiDof(self.body, self.joint_indices, values, velocities, physicsClientId=cid)
+
+    def read_state(self) -> "SimState":
+        """Everything the observation and reward need, in a handful of pybullet calls."""
+        cid, body = self.client, self.body
+        base_pos, base_quat = p.getBasePositionAndOrientation(body, physicsClientId=cid)
+        base_vel, base_ang_vel = p.getBaseVelocity(body, physicsClientId=cid)
+        links = p.getLinkStates(body, self.link_indices, computeLinkVelocity=1, computeForwardKinematics=1,
+                                physicsClientId=cid)
+        flat = np.fromiter(chain.from_iterable(chain.from_iterable(links)), np.float64, self.num_links * 27)
+        flat = flat.reshape(self.num_links, 27)
+        joints = p.getJointStatesMultiDof(body, self.joint_indices, physicsClientId=cid)
+        q = np.fromiter(chain.from_iterable(j[0] for j in joints), np.float64, self._q_size)
+        v = np.fromiter(chain.from_iterable(j[1] for j in joints), np.float64, self._v_size)
+        root_pos = np.array(base_pos)
+        root_quat = np.array(base_quat)
+        root_vel = np.array(base_vel)
+        root_ang_vel = np.array(base_ang_vel)
+        if self._has_base_offset:  # report the base link frame, not its centre of mass
+            root_quat = quat.multiply(root_quat, quat.conjugate(self._base_com_quat))
+            offset = quat.rotate(root_quat, self._base_com_offset)
+            root_pos = root_pos - offset
+            root_vel = root_vel - np.cross(root_ang_vel, offset)
+        return SimState(
+            root_pos=root_pos,
+            root_quat=root_quat,
+            root_vel=root_vel,
+            root_ang_vel=root_ang_vel,
+            link_pos=flat[:, 0:3],
+            link_quat=flat[:, 3:7],
+            link_vel=flat[:, 21:24],
+            link_ang_vel=flat[:, 24:27],
+            joint_quats=q[self._sph_q].reshape(self.num_spherical, 4),
+            joint_angles=q[self._rev_q],
+            joint_ang_vels=v[self._sph_v].reshape(self.num_spherical, 3),
+            joint_angle_vels=v[self._rev_v],
+        )
+
+    def ground_contact_links(self) -> list[int]:
+        """Links of the character touching the ground now (-1 is the base)."""
+        contacts = p.getContactPoints(bodyA=self.body, bodyB=self.ground, physicsClientId=self.client)
+        return [c[3] for c in contacts]
+
+
+class SimState:
+    __slots__ = (
+        "root_pos", "root_quat", "root_vel", "root_ang_vel", "link_pos", "link_quat", "link_vel",
+        "link_ang_vel", "joint_quats", "joint_angles", "joint_ang_vels", "joint_angle_vels",
+    )
+
+    def __init__(self, **values):
+        for k, v in values.items():
+            setattr(self, k, v)

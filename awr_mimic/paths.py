@@ -1,0 +1,56 @@
+"""Where the data the package reads lives.
+
+`assets/` and `motions/` sit at the top of the repository and are installed
+inside the package as `awr_mimic/_assets` and `awr_mimic/_motions`, so a plain
+`pip install` carries them; an editable install reads the repository's folders.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=None)
+def pybullet_data_dir() -> Path:
+    import pybullet_data
+
+    return Path(pybullet_data.getDataPath())
+
+
+def _data_dir(name: str) -> Path:
+    installed = PACKAGE_DIR / f"_{name}"
+    if installed.is_dir():
+        return installed
+    return PACKAGE_DIR.parent / name  # source checkout / editable install
+
+
+def assets_dir() -> Path:
+    return _data_dir("assets")
+
+
+def motions_dir() -> Path:
+    return _data_dir("motions")
+
+
+def user_motion_dirs() -> list[Path]:
+    """Extra clip folders: $AWR_MIMIC_MOTIONS (os.pathsep-separated) and ./motions."""
+    dirs = [Path(p) for p in os.environ.get("AWR_MIMIC_MOTIONS", "").split(os.pathsep) if p]
+    cwd_motions = Path.cwd() / "motions"
+    if cwd_motions.is_dir() and cwd_motions.resolve() != motions_dir().resolve():
+        dirs.append(cwd_motions)
+    return dirs
+
+
+def resolve(spec: str, relative_to: Path | None = None) -> Path:
+    """`pybullet_data:sub/path`, `assets:sub/path`, or a plain (maybe relative) path."""
+    if spec.startswith("pybullet_data:"):
+        return pybullet_data_dir() / spec.split(":", 1)[1]
+    if spec.startswith("assets:"):
+        return assets_dir() / spec.split(":", 1)[1]
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and relative_to is not None:
+        path = relative_to / path
+    return path
