@@ -56,7 +56,7 @@ def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def matrix(q) -> np.ndarray:
     """3x3 rotation matrix of one quaternion: rotate(q, v) == v @ matrix(q).T."""
-    x, y, z, w = (float(c) for c in q)
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else map(float, q)
     return np.array(
         [
             [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -68,13 +68,13 @@ def matrix(q) -> np.ndarray:
 
 def left_matrix(q) -> np.ndarray:
     """4x4 matrix of left multiplication: multiply(q, p) == p @ left_matrix(q).T."""
-    x, y, z, w = (float(c) for c in q)
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else map(float, q)
     return np.array([[w, -z, y, x], [z, w, -x, y], [-y, x, w, z], [-x, -y, -z, w]])
 
 
 def heading(q, up: int) -> float:
     """Yaw about the up axis (1 = y, 2 = z) of one body facing +x."""
-    x, y, z, w = (float(c) for c in q)
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else map(float, q)
     fx = 1 - 2 * (y * y + z * z)
     if up == 1:
         return math.atan2(-2 * (x * z - y * w), fx)
@@ -96,11 +96,14 @@ def from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 def from_expmap(e: np.ndarray) -> np.ndarray:
     """Exponential map (axis * angle) to quaternion."""
     e = np.asarray(e, dtype=np.float64)
-    angle = np.linalg.norm(e, axis=-1, keepdims=True)
+    angle = np.sqrt(np.einsum("...i,...i->...", e, e))
     half = 0.5 * angle
     # sin(x/2)/x -> 1/2 as x -> 0
-    scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5 - angle**2 / 48.0)
-    return np.concatenate([e * scale, np.cos(half)], axis=-1)
+    scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5)
+    out = np.empty(e.shape[:-1] + (4,))
+    out[..., :3] = e * scale[..., None]
+    out[..., 3] = np.cos(half)
+    return out
 
 
 def to_expmap(q: np.ndarray) -> np.ndarray:

@@ -144,7 +144,7 @@ class MimicEnv(gym.Env):
         return obs, {"phase": self._ref.phase, "time": self.time}
 
     def step(self, action):
-        action = np.clip(np.asarray(action, dtype=np.float64), self._action_low, self._action_high)
+        action = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), self._action_low), self._action_high)
         joint_quats = quat.from_expmap(action[self._sph_action].reshape(-1, 3))
         self.world.set_pd_targets(joint_quats, action[self._rev_action])
         self.world.step_physics(self.substeps)

@@ -25,7 +25,9 @@ def observe(phase: float, sim, up_axis: int, heading_frame: tuple[np.ndarray, np
     """heading_frame: `quat.inverse_heading(sim.root_quat, up_axis)`, shared with the reward."""
     to_heading, to_heading_rot = heading_frame
     n = len(sim.link_pos)
-    vectors = np.concatenate([sim.link_pos - sim.root_pos, sim.link_vel, sim.link_ang_vel]) @ to_heading.T
+    vectors = sim.link_vectors.copy()  # [link_pos; link_vel; link_ang_vel]
+    vectors[:n] -= sim.root_pos
+    vectors = vectors @ to_heading.T
     rot = sim.link_quat @ to_heading_rot.T
     rot *= np.where(rot[:, 3:4] < 0.0, -1.0, 1.0)
     out = np.empty(2 + 13 * n, dtype=np.float32)

@@ -29,9 +29,9 @@ _SCALE_LIST = [k for _, k in TERMS.values()]
 
 class ImitationReward:
     def __init__(self, joint_weights: np.ndarray, root_weight: float, is_spherical: np.ndarray, up_axis: int):
-        self.sph_weights = joint_weights[is_spherical]
+        # weights of [root; spherical joints] and of revolute joints
+        self.rot_weights = np.concatenate([[root_weight], joint_weights[is_spherical]])
         self.rev_weights = joint_weights[~is_spherical]
-        self.root_weight = root_weight
         self.up = up_axis
 
     def _relative_end_effectors(self, ee_pos, root_pos, to_heading):
@@ -46,33 +46,22 @@ class ImitationReward:
         sim_to_heading: the simulated root's world-to-heading matrix (shared with the observation).
         Written with few, whole-array numpy calls: this runs every control step.
         """
-        # pose: weighted squared joint-rotation differences, root rotation included
-        sph_dot = np.abs(np.einsum("ij,ij->i", sim.joint_quats, ref.joint_quats))
-        sph_angle = 2.0 * np.arccos(np.minimum(sph_dot, 1.0))
+        # pose: weighted squared rotation differences of the root and every joint
+        dot = np.abs(np.einsum("ij,ij->i", sim.quats, ref.quats))
+        rot_angle = 2.0 * np.arccos(np.minimum(dot, 1.0))  # (1+S,), root first
         rev_angle = np.abs(sim.joint_angles - ref.joint_angles)
-        root_angle = 2.0 * math.acos(min(abs(float(sim.root_quat @ ref.root_quat)), 1.0))
-        pose_err = (
-            float(self.sph_weights @ (sph_angle * sph_angle))
-            + float(self.rev_weights @ (rev_angle * rev_angle))
-            + self.root_weight * root_angle * root_angle
-        )
-        # velocity: the same weighting of squared joint-velocity differences
-        dv = sim.joint_ang_vels - ref.joint_ang_vels
+        pose_err = float(self.rot_weights @ (rot_angle * rot_angle) + self.rev_weights @ (rev_angle * rev_angle))
+        # velocity: the same weighting of squared angular-velocity differences
+        dv = sim.ang_vels - ref.ang_vels
+        dv2 = np.einsum("ij,ij->i", dv, dv)
         dr = sim.joint_angle_vels - ref.joint_angle_vels
-        dw = sim.root_ang_vel - ref.root_ang_vel
-        root_ang_vel_err = float(dw @ dw)
-        vel_err = (
-            float(self.sph_weights @ np.einsum("ij,ij->i", dv, dv))
-            + float(self.rev_weights @ (dr * dr))
-            + self.root_weight * root_ang_vel_err
-        )
+        vel_err = float(self.rot_weights @ dv2 + self.rev_weights @ (dr * dr))
+        root_angle, root_ang_vel_err = float(rot_angle[0]), float(dv2[0])
         # end effectors: mean squared distance, root-relative in each body's heading frame
-        ref_to_heading = quat.matrix(quat.yaw_quat(-quat.heading(ref.root_quat, self.up), self.up))
-        ee_diff = self._relative_end_effectors(sim_ee_pos, sim.root_pos, sim_to_heading) - self._relative_end_effectors(
-            ref.end_effector_pos, ref.root_pos, ref_to_heading
-        )
+        ee_diff = self._relative_end_effectors(sim_ee_pos, sim.root_pos, sim_to_heading) - ref.end_effector_rel
         ee_dist2 = np.einsum("ij,ij->i", ee_diff, ee_diff)
-        ee_err = float(ee_dist2.mean()) if len(ee_dist2) else 0.0
+        num_ee = len(ee_dist2)
+        ee_err = float(ee_dist2.sum()) / num_ee if num_ee else 0.0
         # root: position, rotation, linear and angular velocity
         dp = sim.root_pos - ref.root_pos
         dlin = sim.root_vel - ref.root_vel
@@ -84,9 +73,9 @@ class ImitationReward:
         errors = (pose_err, vel_err, ee_err, root_err, com_err)
         terms = {name: math.exp(-k * e) for name, k, e in zip(TERM_NAMES, _SCALE_LIST, errors)}
         reward = sum(w * v for w, v in zip(_WEIGHT_LIST, terms.values()))
-        num_joints = len(sph_angle) + len(rev_angle)
+        num_joints = len(rot_angle) - 1 + len(rev_angle)
         tracking = {
-            "joint_angle_error": (float(sph_angle.sum()) + float(rev_angle.sum())) / max(num_joints, 1),
-            "end_effector_error": float(np.sqrt(ee_dist2).mean()) if len(ee_dist2) else 0.0,
+            "joint_angle_error": (float(rot_angle[1:].sum()) + float(rev_angle.sum())) / max(num_joints, 1),
+            "end_effector_error": float(np.sqrt(ee_dist2).sum()) / num_ee if num_ee else 0.0,
         }
         return reward, terms, tracking

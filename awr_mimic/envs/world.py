@@ -6,7 +6,7 @@ pybullet's STABLE_PD_CONTROL torques last for one `stepSimulation` only.
 """
 from __future__ import annotations
 
-from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,19 +65,10 @@ class World:
         self._forces = [[f] * 3 if s else [f] for f, s in zip(torque_limit, self.is_spherical)]
         self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
         self._targets = None
-        # where each joint's numbers sit in the flattened joint-state tuples
-        sizes_q = np.where(self.is_spherical, 4, 1)
-        sizes_v = np.where(self.is_spherical, 3, 1)
-        self._q_starts = np.concatenate([[0], np.cumsum(sizes_q)[:-1]])
-        self._v_starts = np.concatenate([[0], np.cumsum(sizes_v)[:-1]])
-        self._q_size, self._v_size = int(sizes_q.sum()), int(sizes_v.sum())
         sph = np.flatnonzero(self.is_spherical)
         rev = np.flatnonzero(~self.is_spherical)
-        self._sph_q = (self._q_starts[sph, None] + np.arange(4)).ravel()
-        self._rev_q = self._q_starts[rev]
-        self._sph_v = (self._v_starts[sph, None] + np.arange(3)).ravel()
-        self._rev_v = self._v_starts[rev]
         self.num_spherical, self.num_revolute = len(sph), len(rev)
+        self._state_layout()
         self._base_com_offset = skeleton.base_inertial_pos
         self._base_com_quat = skeleton.base_inertial_quat
         self._has_base_offset = bool(np.any(self._base_com_offset != 0) or np.any(self._base_com_quat != quat.IDENTITY))
@@ -158,41 +149,61 @@ class World:
                 ai += 1
         p.resetJointStatesMultiDof(self.body, self.joint_indices, values, velocities, physicsClientId=cid)
 
+    def _state_layout(self):
+        """Slices of the flat state array read_state() builds (one numpy conversion per step)."""
+        S, R, L = self.num_spherical, self.num_revolute, self.num_links
+        sizes = [("root_pos", 3), ("root_vel", 3), ("quats", 4 + 4 * S), ("ang_vels", 3 + 3 * S),
+                 ("joint_angles", R), ("joint_angle_vels", R), ("link_vectors", 9 * L), ("link_quat", 4 * L)]
+        layout, start = {}, 0
+        for name, size in sizes:
+            layout[name] = slice(start, start + size)
+            start += size
+        self._layout = layout
+        self._sph_order = [int(i) for i in np.flatnonzero(self.is_spherical)]
+        self._rev_order = [int(i) for i in np.flatnonzero(~self.is_spherical)]
+
     def read_state(self) -> "SimState":
-        """Everything the observation and reward need, in a handful of pybullet calls."""
+        """Everything the observation and reward need: 4 pybullet calls, one array conversion."""
         cid, body = self.client, self.body
         base_pos, base_quat = p.getBasePositionAndOrientation(body, physicsClientId=cid)
         base_vel, base_ang_vel = p.getBaseVelocity(body, physicsClientId=cid)
         links = p.getLinkStates(body, self.link_indices, computeLinkVelocity=1, computeForwardKinematics=1,
                                 physicsClientId=cid)
-        flat = np.fromiter(chain.from_iterable(chain.from_iterable(links)), np.float64, self.num_links * 27)
-        flat = flat.reshape(self.num_links, 27)
         joints = p.getJointStatesMultiDof(body, self.joint_indices, physicsClientId=cid)
-        q = np.fromiter(chain.from_iterable(j[0] for j in joints), np.float64, self._q_size)
-        v = np.fromiter(chain.from_iterable(j[1] for j in joints), np.float64, self._v_size)
-        root_pos = np.array(base_pos)
-        root_quat = np.array(base_quat)
-        root_vel = np.array(base_vel)
-        root_ang_vel = np.array(base_ang_vel)
-        if self._has_base_offset:  # report the base link frame, not its centre of mass
-            root_quat = quat.multiply(root_quat, quat.conjugate(self._base_com_quat))
-            offset = quat.rotate(root_quat, self._base_com_offset)
-            root_pos = root_pos - offset
-            root_vel = root_vel - np.cross(root_ang_vel, offset)
-        return SimState(
-            root_pos=root_pos,
-            root_quat=root_quat,
-            root_vel=root_vel,
-            root_ang_vel=root_ang_vel,
-            link_pos=flat[:, 0:3],
-            link_quat=flat[:, 3:7],
-            link_vel=flat[:, 21:24],
-            link_ang_vel=flat[:, 24:27],
-            joint_quats=q[self._sph_q].reshape(self.num_spherical, 4),
-            joint_angles=q[self._rev_q],
-            joint_ang_vels=v[self._sph_v].reshape(self.num_spherical, 3),
-            joint_angle_vels=v[self._rev_v],
+        sph, rev = self._sph_order, self._rev_order
+        values = [*base_pos, *base_vel, *base_quat]
+        for j in sph:
+            values += joints[j][0]
+        values += base_ang_vel
+        for j in sph:
+            values += joints[j][1]
+        for j in rev:
+            values += joints[j][0]
+        for j in rev:
+            values += joints[j][1]
+        for field in (0, 6, 7, 1):  # link COM position, linear velocity, angular velocity, rotation
+            for link in links:
+                values += link[field]
+        flat = np.array(values)
+        lay, L = self._layout, self.num_links
+        quats = flat[lay["quats"]].reshape(-1, 4)
+        ang_vels = flat[lay["ang_vels"]].reshape(-1, 3)
+        vectors = flat[lay["link_vectors"]].reshape(3 * L, 3)
+        state = SimState(
+            root_pos=flat[lay["root_pos"]], root_quat=quats[0], root_vel=flat[lay["root_vel"]],
+            root_ang_vel=ang_vels[0], quats=quats, ang_vels=ang_vels, joint_quats=quats[1:],
+            joint_angles=flat[lay["joint_angles"]], joint_ang_vels=ang_vels[1:],
+            joint_angle_vels=flat[lay["joint_angle_vels"]], link_vectors=vectors,
+            link_pos=vectors[:L], link_vel=vectors[L : 2 * L], link_ang_vel=vectors[2 * L :],
+            link_quat=flat[lay["link_quat"]].reshape(L, 4),
         )
+        if self._has_base_offset:  # report the base link frame, not its centre of mass
+            root_quat = quat.multiply(state.root_quat, quat.conjugate(self._base_com_quat))
+            offset = quat.rotate(root_quat, self._base_com_offset)
+            state.root_quat[:] = root_quat
+            state.root_pos[:] -= offset
+            state.root_vel[:] -= np.cross(state.root_ang_vel, offset)
+        return state
 
     def ground_contact_links(self) -> list[int]:
         """Links of the character touching the ground now (-1 is the base)."""
@@ -200,12 +211,23 @@ class World:
         return [c[3] for c in contacts]
 
 
-class SimState:
-    __slots__ = (
-        "root_pos", "root_quat", "root_vel", "root_ang_vel", "link_pos", "link_quat", "link_vel",
-        "link_ang_vel", "joint_quats", "joint_angles", "joint_ang_vels", "joint_angle_vels",
-    )
+class SimState(NamedTuple):
+    """The simulated character now. Root = base link frame; joints in actuation order.
+    Several fields are views of one array: `quats` = [root_quat; joint_quats],
+    `ang_vels` = [root_ang_vel; joint_ang_vels], `link_vectors` = [link_pos; link_vel; link_ang_vel]."""
 
-    def __init__(self, **values):
-        for k, v in values.items():
-            setattr(self, k, v)
+    root_pos: np.ndarray
+    root_quat: np.ndarray
+    root_vel: np.ndarray
+    root_ang_vel: np.ndarray  # world
+    quats: np.ndarray  # (1+S, 4)
+    ang_vels: np.ndarray  # (1+S, 3)
+    joint_quats: np.ndarray  # (S, 4) spherical, local
+    joint_angles: np.ndarray  # (R,)
+    joint_ang_vels: np.ndarray  # (S, 3) local (child) frame
+    joint_angle_vels: np.ndarray  # (R,)
+    link_vectors: np.ndarray  # (3L, 3)
+    link_pos: np.ndarray  # (L, 3) link centres of mass
+    link_vel: np.ndarray  # (L, 3)
+    link_ang_vel: np.ndarray  # (L, 3)
+    link_quat: np.ndarray  # (L, 4)
