@@ -34,6 +34,16 @@ class PoseLayout:
     joints: tuple[tuple[int, str, str], ...]
     up_axis: int = 1  # 1: y up (DeepMimic), 2: z up
     quat_order: str = "wxyz"  # order of quaternion columns in the file
+    # file angle -> URDF angle = sign * value + offset, per revolute joint in column
+    # order (pybullet's laikago_walk uses its own zero pose and directions)
+    angle_sign: tuple[float, ...] | None = None
+    angle_offset: tuple[float, ...] | None = None
+    # "link": the root columns place the URDF base link frame (DeepMimic);
+    # "inertial": they place the base's centre of mass, as pybullet's
+    # resetBasePositionAndOrientation does (Laikago clips); base_inertial_pos is
+    # that centre in the base link frame
+    root_frame: str = "link"
+    base_inertial_pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def spherical(self) -> list[int]:
@@ -224,6 +234,8 @@ def clip_from_array(path, name: str, loop: str, data: np.ndarray, layout: PoseLa
         raise _fail(path, f"frame {bad[0]} has a non-positive duration {durations[bad[0]]!r}")
     root_pos = data[:, 1:4]
     root_quat = _take_quats(path, data[:, 4:8], layout.quat_order, "root")
+    if layout.root_frame == "inertial" and any(layout.base_inertial_pos):
+        root_pos = root_pos - quat.rotate(root_quat, np.asarray(layout.base_inertial_pos, dtype=np.float64))
     col = 8
     sph, rev = [], []
     for _, joint_type, joint_name in layout.joints:
@@ -236,6 +248,10 @@ def clip_from_array(path, name: str, loop: str, data: np.ndarray, layout: PoseLa
     num_frames = len(data)
     joint_quats = np.stack(sph, axis=1) if sph else np.zeros((num_frames, 0, 4))
     joint_angles = np.stack(rev, axis=1) if rev else np.zeros((num_frames, 0))
+    if layout.angle_sign is not None:
+        joint_angles = joint_angles * np.asarray(layout.angle_sign, dtype=np.float64)
+    if layout.angle_offset is not None:
+        joint_angles = joint_angles + np.asarray(layout.angle_offset, dtype=np.float64)
     return Clip(
         name=name,
         source=str(path),

@@ -100,6 +100,11 @@ class Character:
     builtin_clip_dirs: tuple[tuple[str, str], ...] = ()
     default_clip: str | None = None
     extra: dict = field(default_factory=dict)
+    # clip-file conventions (see PoseLayout): per-revolute-joint direction and offset
+    # from file angles to URDF angles, and which base frame the root columns place
+    angle_direction: tuple[float, ...] | None = None
+    angle_offset: tuple[float, ...] | None = None
+    root_frame: str = "link"
 
     # ------------------------------------------------------------ pybullet
 
@@ -153,10 +158,21 @@ class Character:
         for joint, joint_type in zip(self.joints, types):
             if joint_type not in (SPHERICAL, REVOLUTE):
                 raise AwrMimicError(f"character {self.name!r}: joint {joint.name!r} is {joint_type}, not actuated")
+        num_revolute = types.count(REVOLUTE)
+        for key, values in (("angle_direction", self.angle_direction), ("angle_offset", self.angle_offset)):
+            if values is not None and len(values) != num_revolute:
+                raise AwrMimicError(
+                    f"character {self.name!r}: clips.{key} has {len(values)} numbers; "
+                    f"it needs one per revolute joint ({num_revolute})"
+                )
         return PoseLayout(
             joints=tuple((int(i), t, j.name) for i, t, j in zip(self.joint_links, types, self.joints)),
             up_axis=self.up_axis,
             quat_order=self.quat_order,
+            angle_sign=self.angle_direction,
+            angle_offset=self.angle_offset,
+            root_frame=self.root_frame,
+            base_inertial_pos=tuple(float(x) for x in self.skeleton.base_inertial_pos),
         )
 
     def link_indices(self, names) -> np.ndarray:
@@ -302,9 +318,26 @@ def load_character_file(path: Path) -> Character:
             builtin_clip_dirs=tuple((d["dir"], d.get("prefix", "")) for d in clips.get("builtin", [])),
             default_clip=clips.get("default"),
             extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+            angle_direction=_floats(clips.get("angle_direction"), path, "clips.angle_direction"),
+            angle_offset=_floats(clips.get("angle_offset"), path, "clips.angle_offset"),
+            root_frame=_choice(clips.get("root_frame", "link"), ("link", "inertial"), path, "clips.root_frame"),
         )
     except KeyError as exc:
         raise AwrMimicError(f"{path}: character definition is missing {exc.args[0]!r}") from None
+
+
+def _floats(values, path, key) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise AwrMimicError(f"{path}: {key} must be a list of numbers")
+    return tuple(float(v) for v in values)
+
+
+def _choice(value, choices, path, key) -> str:
+    if value not in choices:
+        raise AwrMimicError(f"{path}: {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 _KNOWN_KEYS = {

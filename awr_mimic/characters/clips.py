@@ -13,7 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from awr_mimic import paths
-from awr_mimic.anim.clip import Clip, load_deepmimic_clip
+from awr_mimic.anim.clip import Clip
+from awr_mimic.anim.formats import FORMATS, read_clip
 from awr_mimic.characters.character import Character, get_character
 from awr_mimic.errors import AwrMimicError, ClipError, unknown_name
 
@@ -73,8 +74,9 @@ def load_clip(character: Character | str, name_or_path: str) -> Clip:
 @lru_cache(maxsize=64)
 def _load_cached(character_name: str, character_source: str, path: str, mtime: float, name: str) -> Clip:
     character = get_character(character_source)
-    if character.clip_format == "deepmimic":
-        return load_deepmimic_clip(path, character.layout, name=name, character=character.name)
+    if character.clip_format in FORMATS:  # the file's content decides; clips.format is the fallback
+        return read_clip(path, character.layout, name=name, character=character.name,
+                         default_format=character.clip_format)
     raise AwrMimicError(f"character {character.name!r}: unknown clip format {character.clip_format!r}")
 
 
