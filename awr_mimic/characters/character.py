@@ -28,23 +28,30 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 @contextlib.contextmanager
-def quiet_stdout():
-    """Silence the C-level stdout of pybullet's URDF importer (it prints warnings)."""
+def quiet_stdout(streams=(1, 2)):
+    """Silence C-level output: pybullet's URDF importer prints warnings on stdout and
+    its connect() prints its build time on stderr."""
+    saved = []
     try:
-        fd = sys.stdout.fileno()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
     except (AttributeError, OSError, ValueError):
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, fd)
+        for fd in streams:
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
         yield
     finally:
         _flush_c_stdio()  # C stdio buffers until exit when stdout is not a terminal
-        os.dup2(saved, fd)
-        os.close(saved)
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
 
 
