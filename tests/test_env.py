@@ -56,27 +56,28 @@ def test_humanoid_model(walk_env):
 
 
 def test_reward_terms_are_one_at_the_reference_and_fall_with_error(walk_env):
-    walk_env.reset(seed=3)
-    sim, ref = walk_env._sim, walk_env._ref  # just reset onto the reference
-    frame = quat.inverse_heading(sim.root_quat, 1)
-    com_vel = (walk_env._masses @ sim.link_vel + walk_env._base_mass * sim.root_vel) / walk_env._total_mass
-    reward, terms, tracking = walk_env.reward_fn(sim, ref, sim.link_pos[walk_env._ee_links], com_vel, frame[0])
+    env = walk_env
+    env.reset(seed=3)
+    sim, ref = env._sim, env._ref  # just reset onto the reference
+    to_heading = quat.inverse_heading(sim.root_quat, 1)[0]
+    com_vel = (env._masses @ sim.link_vel + env._base_mass * sim.root_vel) / env._total_mass
+    ee_rel = env._end_effectors_rel(sim, to_heading)
+    reward, terms, tracking = env.reward_fn(sim, ref, ee_rel, com_vel)
     for name, value in terms.items():
         assert value == pytest.approx(1.0, abs=1e-3), name
     assert reward == pytest.approx(1.0, abs=1e-3)
     assert tracking["joint_angle_error"] < 1e-3 and tracking["end_effector_error"] < 1e-3
 
+    lay = env.world.layout
+
     def perturbed(scale):
-        quats = sim.quats.copy()
+        tracked = sim.tracked.copy()
+        quats = tracked[lay.quats].reshape(-1, 4)
         quats[1:] = quat.multiply(quats[1:], quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), scale))
-        ang_vels = sim.ang_vels + scale
-        vectors = sim.link_vectors.copy()
-        vectors[: len(sim.link_pos)] += scale * 0.1
-        root_pos = sim.root_pos + scale * 0.1
-        s = sim._replace(quats=quats, joint_quats=quats[1:], ang_vels=ang_vels, joint_ang_vels=ang_vels[1:],
-                         root_pos=root_pos, link_vectors=vectors, link_pos=vectors[: len(sim.link_pos)])
-        ee = s.link_pos[walk_env._ee_links] + np.array([scale * 0.1, 0, 0])
-        return walk_env.reward_fn(s, ref, ee, com_vel + scale, frame[0])
+        tracked[lay.ang_vels] += scale
+        tracked[lay.root_pos] += scale * 0.1
+        s = sim._replace(tracked=tracked, quats=tracked[lay.quats].reshape(-1, 4), root_pos=tracked[lay.root_pos])
+        return env.reward_fn(s, ref, ee_rel + np.array([scale * 0.1, 0, 0]), com_vel + scale)
 
     previous = terms
     for scale in (0.05, 0.2, 0.5):

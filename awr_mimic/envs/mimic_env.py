@@ -79,7 +79,8 @@ class MimicEnv(gym.Env):
         up = self.character.up_axis
         self.up_axis = up
         self.reward_fn = ImitationReward(
-            self.character.reward_weights, self.character.root_reward_weight, self.world.is_spherical, up
+            self.character.reward_weights, self.character.root_reward_weight, self.world.is_spherical,
+            self.world.layout,
         )
         skeleton = self.character.skeleton
         self._masses = skeleton.masses
@@ -161,7 +162,7 @@ class MimicEnv(gym.Env):
 
         com_vel = (self._masses @ sim.link_vel + self._base_mass * sim.root_vel) / self._total_mass
         heading_frame = quat.inverse_heading(sim.root_quat, self.up_axis)
-        reward, terms, tracking = self.reward_fn(sim, ref, sim.link_pos[self._ee_links], com_vel, heading_frame[0])
+        reward, terms, tracking = self.reward_fn(sim, ref, self._end_effectors_rel(sim, heading_frame[0]), com_vel)
 
         fell = self.early_termination and bool(self._terminal_contact[self.world.ground_contact_links()].any())
         clip_over = self.clip.loop == "none" and self.time >= self.clip.duration - 1e-9
@@ -179,6 +180,13 @@ class MimicEnv(gym.Env):
 
     def close(self):
         self.world.close()
+
+    def _end_effectors_rel(self, sim, to_heading):
+        """End effectors relative to the root in its heading frame, height above the ground."""
+        ee = sim.link_pos[self._ee_links]
+        rel = (ee - sim.root_pos) @ to_heading.T
+        rel[:, self.up_axis] = ee[:, self.up_axis]
+        return rel
 
     # ------------------------------------------------------------ helpers
 

@@ -11,32 +11,52 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from awr_mimic.anim import quat
 from awr_mimic.anim.clip import Clip
 from awr_mimic.characters.character import Character
+from awr_mimic.envs.layout import StateLayout
 
 
-@dataclass
 class RefState:
-    phase: float
-    cycle: int
-    root_pos: np.ndarray
-    root_quat: np.ndarray
-    root_vel: np.ndarray
-    root_ang_vel: np.ndarray  # world
-    quats: np.ndarray  # (1+S, 4) root rotation, then spherical joints (local)
-    ang_vels: np.ndarray  # (1+S, 3) root angular velocity (world), then joints (local)
-    joint_quats: np.ndarray  # (S, 4)
-    joint_angles: np.ndarray  # (R,)
-    joint_ang_vels: np.ndarray  # (S, 3)
-    joint_angle_vels: np.ndarray  # (R,)
-    end_effector_pos: np.ndarray  # (E, 3) link centres of mass, world
-    end_effector_rel: np.ndarray  # (E, 3) root-relative in the heading frame, height above ground
-    com_vel: np.ndarray  # (3,) whole-body COM velocity, world
+    """The reference at one time: one flat array in the `StateLayout` (the tracked block),
+    followed by the end effectors relative to the root (E x 3) and the COM velocity (3)."""
+
+    __slots__ = ("phase", "cycle", "flat", "layout")
+
+    def __init__(self, phase: float, cycle: int, flat: np.ndarray, layout: StateLayout):
+        self.phase, self.cycle, self.flat, self.layout = phase, cycle, flat, layout
+
+    @property
+    def tracked(self):
+        return self.flat[: self.layout.size]
+
+    @property
+    def quats(self):  # (1+S, 4): root rotation (world), then spherical joints (local)
+        return self.flat[self.layout.quats].reshape(-1, 4)
+
+    @property
+    def ang_vels(self):  # (1+S, 3): root angular velocity (world), then joints (local)
+        return self.flat[self.layout.ang_vels].reshape(-1, 3)
+
+    root_pos = property(lambda self: self.flat[self.layout.root_pos])
+    root_vel = property(lambda self: self.flat[self.layout.root_vel])
+    root_quat = property(lambda self: self.quats[0])
+    root_ang_vel = property(lambda self: self.ang_vels[0])
+    joint_quats = property(lambda self: self.quats[1:])
+    joint_ang_vels = property(lambda self: self.ang_vels[1:])
+    joint_angles = property(lambda self: self.flat[self.layout.joint_angles])
+    joint_angle_vels = property(lambda self: self.flat[self.layout.joint_angle_vels])
+
+    @property
+    def end_effector_rel(self):  # (E, 3) root-relative in the heading frame, height above ground
+        return self.flat[self.layout.size : -3].reshape(-1, 3)
+
+    @property
+    def com_vel(self):  # (3,) whole-body COM velocity, world
+        return self.flat[-3:]
 
 
 class ReferenceMotion:
@@ -50,32 +70,46 @@ class ReferenceMotion:
             frames.root_pos, frames.root_quat, clip.local_rotations(skeleton, frames.joint_quats, frames.joint_angles)
         )
         ee_pos = fk.com_pos[:, character.end_effector_links]  # (F, E, 3)
-        # End effectors relative to the root in its heading frame, height above ground: this is
-        # what the reward compares, and it does not change when the reference is re-synced.
+        # End effectors relative to the root in its heading frame, height above ground: what the
+        # reward compares. It does not change when the reference is re-synced.
         inv_heading = quat.from_axis_angle(quat.axis_vector(self.up), -quat.yaw_about(clip.root_quat, self.up))
         ee_rel = quat.rotate(inv_heading[:, None], ee_pos - clip.root_pos[:, None])
         ee_rel[..., self.up] = ee_pos[..., self.up]
-        self._ee_rel = ee_rel
-        dt = clip.frame_durations[:-1, None]
-        # Per key frame, packed so that a step interpolates with a few array ops:
-        quats = np.concatenate([clip.root_quat[:, None], clip.joint_quats], axis=1)  # (F, 1+S, 4)
+        com_vel = np.diff(fk.body_com, axis=0) / clip.frame_durations[:-1, None]
+
+        # Each frame interval k as flat = start[k] + alpha * slope[k]: positions and angles
+        # are lerped, velocities are constant per interval (those of the interpolation);
+        # the quaternion slots are filled by slerp.
+        S, R = clip.joint_quats.shape[1], clip.joint_angles.shape[1]
+        self.layout = lay = StateLayout(S, R)
+        intervals, size = clip.num_frames - 1, lay.size + 3 * ee_rel.shape[1] + 3
+        start, slope = np.zeros((intervals, size)), np.zeros((intervals, size))
+        start[:, lay.root_pos], slope[:, lay.root_pos] = clip.root_pos[:-1], np.diff(clip.root_pos, axis=0)
+        start[:, lay.root_vel] = clip._root_vel
+        start[:, lay.ang_vels] = np.concatenate([clip._root_ang_vel[:, None], clip._joint_ang_vels], axis=1).reshape(intervals, -1)
+        start[:, lay.joint_angles] = clip.joint_angles[:-1]
+        slope[:, lay.joint_angles] = np.diff(clip.joint_angles, axis=0)
+        start[:, lay.joint_angle_vels] = clip._joint_angle_vels
+        start[:, lay.size : -3] = ee_rel[:-1].reshape(intervals, -1)
+        slope[:, lay.size : -3] = np.diff(ee_rel, axis=0).reshape(intervals, -1)
+        start[:, -3:] = com_vel
+        self._start, self._slope = start, slope
+        # zero the velocities of a clamped clip outside [0, duration]
+        self._at_rest = np.ones(size)
+        for vel in (lay.root_vel, lay.ang_vels, lay.joint_angle_vels, slice(size - 3, size)):
+            self._at_rest[vel] = 0.0
+
         # slerp per frame interval, precomputed: q(a) = sin((1-a)th)/sin(th) q0 + sin(a th)/sin(th) q1
+        quats = np.concatenate([clip.root_quat[:, None], clip.joint_quats], axis=1)  # (F, 1+S, 4)
         q0, q1 = quats[:-1], quats[1:]
         dot = np.einsum("fji,fji->fj", q0, q1)
         q1 = np.where(dot[..., None] < 0.0, -q1, q1)  # shorter arc
         theta = np.arccos(np.minimum(np.abs(dot), 1.0))
+        small = theta < 1e-6  # nearly equal: quat.slerp falls back to lerp
         self._slerp_q0, self._slerp_q1, self._slerp_theta = q0, q1, theta
-        small = theta < 1e-6  # nearly equal: fall back to lerp weights
-        self._slerp_small = small
         self._slerp_inv_sin = np.where(small, 0.0, 1.0 / np.where(small, 1.0, np.sin(theta)))
         self._slerp_any_small = small.any(axis=1)
-        self._points = np.concatenate([clip.root_pos[:, None], ee_pos], axis=1)  # (F, 1+E, 3)
-        self._angles = clip.joint_angles
-        # per frame interval: root and COM velocity (world), angular velocities (root world, joints local)
-        com_vel = np.diff(fk.body_com, axis=0) / dt
-        self._vectors = np.stack([clip._root_vel, com_vel], axis=1)  # (F-1, 2, 3)
-        self._ang_vels = np.concatenate([clip._root_ang_vel[:, None], clip._joint_ang_vels], axis=1)
-        self._joint_angle_vels = clip._joint_angle_vels
+
         self._times = clip.frame_times.tolist()
         self._durations = clip.frame_durations.tolist()
         self._last = clip.num_frames - 2
@@ -115,40 +149,21 @@ class ReferenceMotion:
 
     def at(self, t: float) -> RefState:
         k, alpha, phase, cycle, moving = self.locate(t)
-        quats = self._slerp(k, alpha)
-        points = self._points[k] + alpha * (self._points[k + 1] - self._points[k])
+        lay = self.layout
+        flat = self._start[k] + alpha * self._slope[k]
+        flat[lay.quats] = self._slerp(k, alpha).ravel()
         if cycle:
-            points = points + cycle * self.clip.cycle_offset
-        angles = self._angles[k] + alpha * (self._angles[k + 1] - self._angles[k])
-        ee_rel = self._ee_rel[k] + alpha * (self._ee_rel[k + 1] - self._ee_rel[k])
-        if moving:
-            vectors, ang_vels, angle_vels = self._vectors[k], self._ang_vels[k], self._joint_angle_vels[k]
-        else:
-            vectors, ang_vels = np.zeros_like(self._vectors[0]), np.zeros_like(self._ang_vels[0])
-            angle_vels = np.zeros_like(self._joint_angle_vels[0])
-        if not self._identity:
-            points = points @ self._rot3.T + self.translation
-            vectors = vectors @ self._rot3.T
-            quats[0] = self._rot4 @ quats[0]
-            ang_vels = ang_vels.copy()
-            ang_vels[0] = self._rot3 @ ang_vels[0]
-        return RefState(
-            phase=phase,
-            cycle=cycle,
-            root_pos=points[0],
-            root_quat=quats[0],
-            root_vel=vectors[0],
-            root_ang_vel=ang_vels[0],
-            quats=quats,
-            ang_vels=ang_vels,
-            joint_quats=quats[1:],
-            joint_angles=angles,
-            joint_ang_vels=ang_vels[1:],
-            joint_angle_vels=angle_vels,
-            end_effector_pos=points[1:],
-            end_effector_rel=ee_rel,
-            com_vel=vectors[1],
-        )
+            flat[lay.root_pos] += cycle * self.clip.cycle_offset
+        if not moving:
+            flat *= self._at_rest
+        if not self._identity:  # the root's world quantities follow the clip-to-world map
+            rot = self._rot3
+            flat[lay.root_pos] = rot @ flat[lay.root_pos] + self.translation
+            flat[lay.root_vel] = rot @ flat[lay.root_vel]
+            flat[lay.root_ang_vel] = rot @ flat[lay.root_ang_vel]
+            flat[-3:] = rot @ flat[-3:]
+            flat[lay.root_quat] = self._rot4 @ flat[lay.root_quat]
+        return RefState(phase, cycle, flat, lay)
 
     def _slerp(self, k: int, alpha: float) -> np.ndarray:
         theta = self._slerp_theta[k]

@@ -13,6 +13,7 @@ import numpy as np
 from awr_mimic.anim import quat
 from awr_mimic.anim.skeleton import SPHERICAL
 from awr_mimic.characters.character import Character, p, quiet_stdout
+from awr_mimic.envs.layout import StateLayout
 
 import pybullet_data
 
@@ -151,14 +152,9 @@ class World:
 
     def _state_layout(self):
         """Slices of the flat state array read_state() builds (one numpy conversion per step)."""
-        S, R, L = self.num_spherical, self.num_revolute, self.num_links
-        sizes = [("root_pos", 3), ("root_vel", 3), ("quats", 4 + 4 * S), ("ang_vels", 3 + 3 * S),
-                 ("joint_angles", R), ("joint_angle_vels", R), ("link_vectors", 9 * L), ("link_quat", 4 * L)]
-        layout, start = {}, 0
-        for name, size in sizes:
-            layout[name] = slice(start, start + size)
-            start += size
-        self._layout = layout
+        self.layout = StateLayout(self.num_spherical, self.num_revolute)
+        self._links = slice(self.layout.size, self.layout.size + 9 * self.num_links)
+        self._link_quats = slice(self._links.stop, self._links.stop + 4 * self.num_links)
         self._sph_order = [int(i) for i in np.flatnonzero(self.is_spherical)]
         self._rev_order = [int(i) for i in np.flatnonzero(~self.is_spherical)]
 
@@ -185,17 +181,17 @@ class World:
             for link in links:
                 values += link[field]
         flat = np.array(values)
-        lay, L = self._layout, self.num_links
-        quats = flat[lay["quats"]].reshape(-1, 4)
-        ang_vels = flat[lay["ang_vels"]].reshape(-1, 3)
-        vectors = flat[lay["link_vectors"]].reshape(3 * L, 3)
+        lay, L = self.layout, self.num_links
+        quats = flat[lay.quats].reshape(-1, 4)
+        ang_vels = flat[lay.ang_vels].reshape(-1, 3)
+        vectors = flat[self._links].reshape(3 * L, 3)
         state = SimState(
-            root_pos=flat[lay["root_pos"]], root_quat=quats[0], root_vel=flat[lay["root_vel"]],
+            tracked=flat[: lay.size], root_pos=flat[lay.root_pos], root_quat=quats[0], root_vel=flat[lay.root_vel],
             root_ang_vel=ang_vels[0], quats=quats, ang_vels=ang_vels, joint_quats=quats[1:],
-            joint_angles=flat[lay["joint_angles"]], joint_ang_vels=ang_vels[1:],
-            joint_angle_vels=flat[lay["joint_angle_vels"]], link_vectors=vectors,
+            joint_angles=flat[lay.joint_angles], joint_ang_vels=ang_vels[1:],
+            joint_angle_vels=flat[lay.joint_angle_vels], link_vectors=vectors,
             link_pos=vectors[:L], link_vel=vectors[L : 2 * L], link_ang_vel=vectors[2 * L :],
-            link_quat=flat[lay["link_quat"]].reshape(L, 4),
+            link_quat=flat[self._link_quats].reshape(L, 4),
         )
         if self._has_base_offset:  # report the base link frame, not its centre of mass
             root_quat = quat.multiply(state.root_quat, quat.conjugate(self._base_com_quat))
@@ -213,9 +209,10 @@ class World:
 
 class SimState(NamedTuple):
     """The simulated character now. Root = base link frame; joints in actuation order.
-    Several fields are views of one array: `quats` = [root_quat; joint_quats],
-    `ang_vels` = [root_ang_vel; joint_ang_vels], `link_vectors` = [link_pos; link_vel; link_ang_vel]."""
+    Every field is a view of one array; `tracked` is its leading block in the
+    `StateLayout` shared with the reference."""
 
+    tracked: np.ndarray
     root_pos: np.ndarray
     root_quat: np.ndarray
     root_vel: np.ndarray
