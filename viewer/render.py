@@ -69,7 +69,7 @@ class FrameRenderer:
         self.bodies = self._bodies(files, CHARACTER_RGBA)
         self.ghost_bodies = self._bodies(files, GHOST_RGBA) if ghost else {}
         self._target = None
-        self._first = True
+        self._quiet_frames = 3
         self._proj = p.computeProjectionMatrixFOV(45, self.width / self.height, 0.05, 100.0, physicsClientId=cid)
 
     def _load_egl(self) -> bool:
@@ -123,10 +123,10 @@ class FrameRenderer:
         view = p.computeViewMatrix(eye.tolist(), self._target.tolist(), up.tolist(), physicsClientId=self.client)
         light = (0.4 * forward + 1.0 * up + 0.6 * side).tolist()
         renderer = p.ER_BULLET_HARDWARE_OPENGL if self.renderer == "egl" else p.ER_TINY_RENDERER
-        with quiet_stdout() if self._first else contextlib.nullcontext():  # EGL prints its vendor once
+        with quiet_stdout() if self._quiet_frames else contextlib.nullcontext():  # EGL prints its vendor
             img = p.getCameraImage(self.width, self.height, view, self._proj, renderer=renderer, shadow=1,
                                    lightDirection=light, physicsClientId=self.client)
-        self._first = False
+        self._quiet_frames = max(self._quiet_frames - 1, 0)
         rgba = np.asarray(img[2], dtype=np.uint8).reshape(self.height, self.width, 4)
         return np.ascontiguousarray(rgba[:, :, :3])
 
