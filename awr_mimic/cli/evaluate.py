@@ -1,0 +1,65 @@
+"""`awr-mimic eval`: deterministic evaluation of a checkpoint."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+HELP = "evaluate a checkpoint with deterministic episodes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="PATH",
+                        help="checkpoint file, or a run directory (uses its checkpoint.pt)")
+    parser.add_argument("--best", action="store_true", help="with a run directory: use best.pt")
+    parser.add_argument("--episodes", type=int, default=10, metavar="N", help="episodes (default 10)")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: up to cores)")
+    parser.add_argument("--seed", type=int, help="evaluation seed (default: the run's seed)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, seed: int | None = None) -> dict:
+    import os
+
+    from awr_mimic.errors import ConfigError
+    from awr_mimic.learning.awr import policy_kwargs
+    from awr_mimic.learning.checkpoint import load_policy
+    from awr_mimic.learning.networks import policy_weights
+    from awr_mimic.sampling import LocalSampler
+
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {episodes}")
+    policy, spec, cfg = load_policy(path)
+    if workers is None:
+        workers = min(episodes, os.cpu_count() or 1)
+    with LocalSampler(spec, policy_kwargs(cfg), seed=cfg.seed if seed is None else seed, workers=workers) as s:
+        s.set_weights(policy_weights(policy))
+        batch = s.evaluate(episodes)
+    out = {"env": str(spec), "episodes": episodes, **batch.stats()}
+    del out["episodes"]
+    out["episodes"] = episodes
+    return out
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / ("best.pt" if args.best else "checkpoint.pt")
+    r = evaluate_checkpoint(path, args.episodes, args.workers, args.seed)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['env']}: {args.episodes} deterministic episodes from {path}")
+    print(f"  return             {r['mean_return']:.3f} ± {r['std_return']:.3f}")
+    if not math.isnan(r["normalized_return"]):
+        print(f"  normalised return  {r['normalized_return']:.3f}")
+    print(f"  episode length     {r['mean_length']:.1f} steps (failures {r['failure_rate']:.0%})")
+    for k in ("joint_angle_error", "end_effector_error"):
+        if k in r:
+            print(f"  {k.replace('_', ' '):18s} {r[k]:.4f}")
+    terms = {k[len('reward_'):]: v for k, v in r.items() if k.startswith("reward_")}
+    if terms:
+        print("  reward terms (mean per step): " + ", ".join(f"{k} {v:.3f}" for k, v in terms.items()))
+    return 0

@@ -1,0 +1,149 @@
+"""`awr-mimic train`: learn a policy with AWR (imitation env or any gymnasium env)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from pathlib import Path
+
+HELP = "train a policy with AWR on a character/clip or a gymnasium env"
+
+_EXPLICIT = {"seed", "workers", "device", "preset", "overlap"}  # fields with their own flag below
+
+
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("environment")
+    g.add_argument("--character", help="character name (imitation env), e.g. humanoid")
+    g.add_argument("--clip", help="motion clip name (imitation env), e.g. walk, spinkick")
+    g.add_argument("--env", metavar="GYM_ID", help="any gymnasium id instead, e.g. CartPole-v1")
+    g.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra env keyword argument, repeatable (e.g. sim_hz=240)")
+
+
+def env_spec_from_args(args):
+    """EnvSpec from --character/--clip or --env, plus --env-option pass-through."""
+    import yaml
+
+    import awr_mimic
+    from awr_mimic.errors import ConfigError
+    from awr_mimic.learning.envspec import EnvSpec
+
+    kwargs = {}
+    for item in args.env_option or []:
+        if "=" not in item:
+            raise ConfigError(f"--env-option expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            kwargs[k.strip()] = yaml.safe_load(v)  # numbers and booleans keep their types
+        except yaml.YAMLError:
+            kwargs[k.strip()] = v
+    if args.env:
+        if args.character or args.clip:
+            raise ConfigError("give either --env or --character/--clip, not both")
+        return EnvSpec(args.env, kwargs)
+    if not args.character and not args.clip:
+        return None
+    return EnvSpec(awr_mimic.ENV_ID, {"character": args.character or "humanoid", "clip": args.clip or "walk",
+                                      **kwargs})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from awr_mimic.learning.config import FIELDS, PRESETS
+
+    add_env_arguments(parser)
+    g = parser.add_argument_group("run")
+    g.add_argument("--samples", type=float, metavar="N",
+                   help="total environment samples (default: 50M for imitation, 1M otherwise)")
+    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<env>-s<seed>)")
+    g.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where its checkpoint left it")
+    g.add_argument("--config", metavar="FILE", help="TOML or YAML file of config fields")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="hyperparameter preset (default: by env)")
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--workers", type=int, help="sampler worker processes (default: cores; 0 = in-process)")
+    g.add_argument("--device", choices=["cpu", "cuda", "auto"], help="learner device (default cpu)")
+    g.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="collect the next batch while learning")
+    g.add_argument("--dataset", metavar="FILE", help="dataset of paths (from `awr-mimic collect`)")
+    g.add_argument("--offline", action="store_true", help="learn from --dataset only, no env interaction")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, repeatable (e.g. --set beta=0.5 --set hidden=256,256)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c = parser.add_argument_group("config fields (same as --set KEY=VALUE)")
+    for name in FIELDS:
+        if name not in _EXPLICIT:
+            c.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", metavar="V", help=argparse.SUPPRESS)
+    parser.epilog = ("Every config field also has a flag, e.g. --actor-lr 1e-4 --samples-per-iter 4096; "
+                     "see docs/learning.md for the list.")
+
+
+def _overrides(args) -> dict:
+    from awr_mimic.learning.config import FIELDS, load_file, parse_set
+
+    out = load_file(args.config) if args.config else {}
+    out.update(parse_set(args.set))
+    for name in FIELDS:
+        v = getattr(args, f"cfg_{name}", None)
+        if v is not None:
+            out[name] = v
+    for name in ("seed", "workers", "device", "overlap"):
+        v = getattr(args, name, None)
+        if v is not None:
+            out[name] = v
+    return out
+
+
+def _total(args, trainer) -> int:
+    from awr_mimic.errors import ConfigError
+
+    if args.samples is None:
+        return 50_000_000 if trainer.cfg.preset == "mimic" else 1_000_000
+    if not math.isfinite(args.samples) or args.samples <= 0:
+        raise ConfigError(f"--samples must be a positive number, got {args.samples}")
+    return int(args.samples)
+
+
+def _print_result(result: dict) -> None:
+    print(f"eval over {result['episodes']} deterministic episodes: mean return {result['mean_reward']:.3f} "
+          f"± {result['std_reward']:.3f}, length {result['mean_length']:.1f}", end="")
+    if not math.isnan(result.get("normalized_return", math.nan)):
+        print(f", normalised return {result['normalized_return']:.3f}", end="")
+    print()
+
+
+def run(args) -> int:
+    from awr_mimic.errors import ConfigError
+    from awr_mimic.learning.trainer import Trainer
+
+    if args.resume:
+        extra = _overrides(args)
+        extra.pop("workers", None)
+        if extra or args.config or args.dataset or args.env or args.character or args.preset:
+            raise ConfigError("--resume continues a run as it was configured; only --samples and --workers apply")
+        trainer = Trainer.resume(args.resume, workers=args.workers, progress=not args.no_progress)
+    else:
+        spec = env_spec_from_args(args)
+        if spec is None and not args.dataset:
+            raise ConfigError("say what to train on: --character/--clip, --env GYM_ID or --dataset FILE")
+        if args.offline and not args.dataset:
+            raise ConfigError("--offline needs --dataset FILE")
+        overrides = _overrides(args)
+        seed = int(overrides.get("seed", 0))
+        out = Path(args.out) if args.out else Path("runs") / f"{_slug(spec) if spec else Path(args.dataset).stem}-s{seed}"
+        if (out / "checkpoint.pt").exists():
+            raise ConfigError(f"{out} already holds a run; use --resume {out} or another --out")
+        trainer = Trainer("awr", spec, config=overrides, preset=args.preset, dataset=args.dataset,
+                          offline=args.offline or None, run_dir=out, progress=not args.no_progress)
+    with trainer:
+        total = _total(args, trainer)
+        print(f"run dir {trainer.run_dir}  env {trainer.env_spec}  preset {trainer.cfg.preset}  "
+              f"workers {trainer.cfg.resolved_workers()}  samples {trainer.samples}/{total}")
+        result = trainer.train(total_timesteps=total)
+    _print_result(result)
+    print(f"checkpoint {trainer.run_dir / 'checkpoint.pt'}")
+    return 0
+
+
+def _slug(spec) -> str:
+    if spec.is_mimic:
+        return f"{spec.kwargs.get('character')}-{spec.kwargs.get('clip')}"
+    return spec.id.replace("/", "_").replace(":", "_")

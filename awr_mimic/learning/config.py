@@ -1,0 +1,303 @@
+"""AWR configuration: one dataclass, two presets, file/override loading.
+
+Every field can be set from a TOML/YAML file, from ``--set key=value`` on the
+command line or from ``Trainer(config={...})``. Unknown keys and bad values
+raise a one-line :class:`ConfigError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+from awr_mimic.errors import ConfigError, unknown_name
+
+
+@dataclasses.dataclass
+class AWRConfig:
+    preset: str = "gym"
+
+    # networks (ReLU MLPs)
+    actor_hidden: tuple = (128, 64)
+    critic_hidden: tuple = (128, 64)
+    actor_init_output_scale: float = 0.01
+
+    # optimisers: the paper uses SGD with momentum for both
+    optimizer: str = "sgd"  # sgd | adam
+    actor_lr: float = 5e-5
+    critic_lr: float = 0.01
+    momentum: float = 0.9
+    actor_batch_size: int = 256
+    critic_batch_size: int = 256
+    # minibatch steps per `samples_per_iter` new samples (scaled by the actual count, as xbpeng/awr)
+    actor_steps: int = 1000
+    critic_steps: int = 200
+
+    # AWR
+    samples_per_iter: int = 2048
+    buffer_size: int = 50_000  # rows; a path of T steps takes T+1 rows (final observation)
+    gamma: float = 0.99
+    td_lambda: float = 0.95
+    beta: float = 1.0  # temperature on normalised advantages
+    max_weight: float = 20.0  # omega_max
+    action_std: float = 0.4  # fixed, in normalised action units
+    action_bound_weight: float = 10.0
+    learning_starts: int = 0  # samples collected before the first update
+
+    # state normaliser
+    normalizer_samples: int = 300_000  # frozen after this many samples
+    normalizer_std_floor: float = 1e-4
+
+    # ablations (paper section 5.2)
+    on_policy: bool = False  # buffer holds only the last batch
+    use_baseline: bool = True  # False: RWR weights from returns instead of advantages
+    returns: str = "td_lambda"  # td_lambda | monte_carlo
+
+    # speed knobs (deviations from the paper, see docs/learning.md)
+    value_refresh_fraction: float = 1.0  # share of the buffer whose V is recomputed per pass
+    autocast_bf16: bool = False  # bf16 autocast for update steps and value passes (CPU)
+    learner_threads: Optional[int] = None  # None: 1 for small nets, else the cores the workers leave free
+
+    # sampling
+    workers: Optional[int] = None  # None: os.cpu_count(); 0: in-process
+    overlap: bool = False  # collect the next batch while learning (one-iteration-stale policy)
+
+    # bookkeeping
+    eval_every: int = 5  # iterations; 0 disables periodic eval
+    eval_episodes: int = 5
+    checkpoint_every: int = 1  # iterations
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | auto
+
+    # -- helpers -------------------------------------------------------------
+    def replace(self, **changes) -> "AWRConfig":
+        return apply_overrides(self, changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def resolved_workers(self) -> int:
+        return (os.cpu_count() or 1) if self.workers is None else self.workers
+
+
+# Peng's motion-imitation values (xbpeng/awr#2, section 4 of REFERENCE.md), with the
+# update-step counts and the value refresh cut so learning keeps up with 2-core sampling.
+PRESETS: dict[str, dict[str, Any]] = {
+    "gym": {},
+    "mimic": dict(
+        preset="mimic",
+        actor_hidden=(1024, 512),
+        critic_hidden=(1024, 512),
+        actor_lr=1.5e-6,
+        critic_lr=0.01,
+        samples_per_iter=4096,
+        buffer_size=500_000,
+        gamma=0.95,
+        td_lambda=0.95,
+        max_weight=50.0,
+        action_std=0.05,
+        normalizer_samples=1_000_000,
+        normalizer_std_floor=0.02,
+        actor_steps=100,
+        critic_steps=50,
+        value_refresh_fraction=0.05,
+        autocast_bf16=True,
+        eval_every=10,
+        eval_episodes=4,
+    ),
+}
+
+# Names used by the rlox-style `Trainer(config=...)` API -> dataclass fields.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "learning_rate": ("actor_lr",),
+    "batch_size": ("actor_batch_size", "critic_batch_size"),
+    "n_critic_updates": ("critic_steps",),
+    "n_actor_updates": ("actor_steps",),
+    "max_advantage": ("max_weight",),
+    "temperature": ("beta",),
+    "lambda": ("td_lambda",),
+    "hidden": ("actor_hidden", "critic_hidden"),
+    "net_arch": ("actor_hidden", "critic_hidden"),
+}
+
+_CHOICES = {
+    "optimizer": ("sgd", "adam"),
+    "returns": ("td_lambda", "monte_carlo"),
+    "device": ("cpu", "cuda", "auto"),
+    "preset": tuple(PRESETS),
+}
+
+FIELDS = {f.name: f for f in dataclasses.fields(AWRConfig)}
+_HINTS = typing.get_type_hints(AWRConfig)
+
+
+def preset(name: str) -> AWRConfig:
+    if name not in PRESETS:
+        raise ConfigError(str(unknown_name("preset", name, PRESETS)))
+    return apply_overrides(AWRConfig(), PRESETS[name])
+
+
+def _coerce(key: str, value: Any) -> Any:
+    hint = _HINTS[key]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, args[0]
+    bad = ConfigError(f"config {key}: bad value {value!r} (expected {getattr(hint, '__name__', hint)})")
+    if isinstance(value, str):
+        s = value.strip()
+        if optional and s.lower() in ("none", "null", "auto", ""):
+            return None
+    elif value is None:
+        if optional:
+            return None
+        raise bad
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.strip().lower() in ("true", "yes", "on", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise bad
+    if hint is int:
+        try:
+            f = float(value)  # accepts "1e6" and 1_000_000
+        except (TypeError, ValueError):
+            raise bad from None
+        if isinstance(value, bool) or not math.isfinite(f) or f != int(f):
+            raise bad
+        return int(f)
+    if hint is float:
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+        if isinstance(value, bool) or not math.isfinite(f):
+            raise bad
+        return f
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(str(unknown_name(f"{key}", value, _CHOICES[key])))
+        return value
+    if hint is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.strip("[]() ").replace(",", " ").split()]
+        if isinstance(value, int):
+            value = [value]
+        try:
+            out = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise bad from None
+        if not out or any(v <= 0 for v in out):
+            raise bad
+        return out
+    raise bad  # pragma: no cover
+
+
+def _validate(cfg: AWRConfig) -> None:
+    positive = ("actor_lr", "critic_lr", "actor_batch_size", "critic_batch_size", "samples_per_iter",
+                "buffer_size", "beta", "max_weight", "action_std", "eval_episodes", "checkpoint_every")
+    for k in positive:
+        if not getattr(cfg, k) > 0:
+            raise ConfigError(f"config {k}: must be > 0, got {getattr(cfg, k)!r}")
+    for k in ("gamma", "td_lambda"):
+        if not 0.0 <= getattr(cfg, k) <= 1.0:
+            raise ConfigError(f"config {k}: must be in [0, 1], got {getattr(cfg, k)!r}")
+    if cfg.gamma >= 1.0:
+        raise ConfigError("config gamma: must be < 1 (value targets are scaled by 1 - gamma)")
+    if not 0.0 < cfg.value_refresh_fraction <= 1.0:
+        raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {cfg.value_refresh_fraction!r}")
+    for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every"):
+        if getattr(cfg, k) < 0:
+            raise ConfigError(f"config {k}: must be >= 0, got {getattr(cfg, k)!r}")
+    if cfg.workers is not None and cfg.workers < 0:
+        raise ConfigError(f"config workers: must be >= 0, got {cfg.workers}")
+    if cfg.learner_threads is not None and cfg.learner_threads < 1:
+        raise ConfigError(f"config learner_threads: must be >= 1, got {cfg.learner_threads}")
+    if cfg.momentum < 0 or cfg.momentum >= 1:
+        raise ConfigError(f"config momentum: must be in [0, 1), got {cfg.momentum!r}")
+
+
+def apply_overrides(cfg: AWRConfig, changes: dict[str, Any]) -> AWRConfig:
+    """A copy of `cfg` with `changes` (field names or API aliases) applied and validated."""
+    values = {}
+    items = [(str(k).replace("-", "_"), v) for k, v in changes.items()]
+    items.sort(key=lambda kv: kv[0] not in ALIASES)  # aliases first, so explicit fields win
+    for key, value in items:
+        targets = ALIASES.get(key, (key,))
+        for t in targets:
+            if t not in FIELDS:
+                raise ConfigError(str(unknown_name("config key", key, list(FIELDS) + list(ALIASES))))
+            values[t] = _coerce(t, value)
+    new = dataclasses.replace(cfg, **values)
+    _validate(new)
+    return new
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """``["gamma=0.9", "hidden=256,256"]`` -> dict; values are coerced later."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def load_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a flat dict (an ``[awr]`` table may wrap it)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # python < 3.11
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {p}: expected .toml, .yaml or .yml")
+    except ConfigError:
+        raise
+    except Exception as exc:  # parser errors: keep the first line
+        raise ConfigError(f"config file {p}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a table of key = value")
+    if set(data) == {"awr"} and isinstance(data["awr"], dict):
+        data = data["awr"]
+    return data
+
+
+def save(cfg: AWRConfig, path: str | os.PathLike) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def resolve(preset_name: str | None, *sources: dict[str, Any] | None, default_preset: str = "gym") -> AWRConfig:
+    """Preset, then each source dict in order (file, then command line / API)."""
+    merged: dict[str, Any] = {}
+    for s in sources:
+        merged.update(s or {})
+    name = preset_name or merged.pop("preset", None) or default_preset
+    merged.pop("preset", None)
+    cfg = preset(name)
+    return apply_overrides(cfg, merged)

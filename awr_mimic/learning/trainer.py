@@ -1,0 +1,472 @@
+"""The training loop, run directories, checkpoints and resume.
+
+Python API::
+
+    from awr_mimic import Trainer
+    result = Trainer("awr", env="CartPole-v1", seed=42, config={"beta": 1.0}).train(total_timesteps=50_000)
+    result["mean_reward"]   # mean return of deterministic evaluation episodes
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from awr_mimic.errors import AwrMimicError, ConfigError, unknown_name
+from awr_mimic.learning import config as config_mod
+from awr_mimic.learning.awr import AWR, policy_kwargs
+from awr_mimic.learning.buffer import PathBuffer
+from awr_mimic.learning.checkpoint import load_checkpoint, save_checkpoint, save_npz
+from awr_mimic.learning.config import AWRConfig
+from awr_mimic.learning.envspec import EnvSpec
+from awr_mimic.learning.networks import SpaceInfo, policy_weights
+
+CSV_COLUMNS = [
+    "iteration", "samples", "time_s", "samples_per_s", "mean_return", "normalized_return", "mean_length",
+    "episodes", "eval_mean_return", "eval_normalized_return", "eval_mean_length", "critic_loss", "actor_loss",
+    "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
+    "update_time_s",
+]
+DATASET_TAG = 0  # buffer tag of paths loaded from a dataset; online batches use their iteration (>= 1)
+FINAL_EVAL_EPISODES = 10
+
+
+def default_preset(spec: EnvSpec) -> str:
+    """The imitation env gets Peng's motion-imitation values, everything else the Gym ones."""
+    return "mimic" if spec.is_mimic else "gym"
+
+
+def _resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but torch has no CUDA device here")
+    return name
+
+
+class Trainer:
+    """AWR on any gymnasium env with a flat Box observation and Box/Discrete actions.
+
+    env: a gymnasium id, an :class:`EnvSpec`, or None with an offline `dataset` that names its env.
+    config: dataclass fields of :class:`AWRConfig` or rlox-style aliases (learning_rate, batch_size,
+    n_critic_updates, max_advantage, ...). preset: "mimic" | "gym" (default: by env).
+    run_dir: where logs and checkpoints go (None: nothing is written).
+    """
+
+    def __init__(self, algo: str = "awr", env: str | EnvSpec | None = None, *, env_kwargs: dict | None = None,
+                 seed: int | None = None, config: dict | AWRConfig | None = None, preset: str | None = None,
+                 dataset: str | os.PathLike | None = None, offline: bool | None = None,
+                 run_dir: str | os.PathLike | None = None, workers: int | None = None, device: str | None = None,
+                 progress: bool = False, _state: dict | None = None):
+        if algo.lower() != "awr":
+            raise unknown_name("algorithm", algo, ["awr"])
+        self.dataset_path = str(dataset) if dataset is not None else None
+        self.offline = bool(offline if offline is not None else dataset is not None)
+        if self.offline and dataset is None:
+            raise ConfigError("offline training needs a dataset")
+        data, data_space = None, None
+        if dataset is not None:
+            from awr_mimic.learning.dataset import load_dataset
+
+            data, data_spec, data_space = load_dataset(dataset)
+            if env is None:
+                if data_spec is None:
+                    raise ConfigError(f"dataset {dataset} does not name its env; pass env=")
+                env = data_spec
+        if env is None:
+            raise ConfigError("Trainer needs env= (a gymnasium id or EnvSpec) or a dataset")
+        self.env_spec = EnvSpec.coerce(env, env_kwargs)
+
+        if isinstance(config, AWRConfig):
+            cfg = config
+        else:
+            overrides = dict(config or {})
+            if seed is not None:
+                overrides["seed"] = seed
+            if workers is not None:
+                overrides["workers"] = workers
+            if device is not None:
+                overrides["device"] = device
+            cfg = config_mod.resolve(preset, overrides, default_preset=default_preset(self.env_spec))
+        if data is not None and self.offline:
+            # the dataset is the buffer: make it big enough to hold all of it
+            need = data.num_samples + data.num_paths
+            if cfg.buffer_size < need:
+                cfg = cfg.replace(buffer_size=need)
+        self.cfg = cfg
+        self.device = _resolve_device(cfg.device)
+        self.progress = progress
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+
+        self._set_threads()
+        self.sampler = None
+        self._eval_rollout = None
+        if not self.offline or data_space is None:
+            self.sampler = self._make_sampler()
+            self.space = self.sampler.space
+        else:
+            self.space = data_space
+        self.algo = AWR(self.space, cfg, self.device)
+
+        self.iteration = 0
+        self.samples = 0  # env samples collected (online) / nominal samples (offline)
+        self.episodes = 0
+        self.elapsed = 0.0
+        self.best_score = -math.inf
+        self.last_eval: dict = {}
+        self._inflight_weights = None  # overlap: weights of the request in flight
+        self._writer = None
+
+        if data is not None:
+            self._data = data
+            self.algo.add_batch(data, tag=DATASET_TAG)
+        else:
+            self._data = None
+        if _state is not None:
+            self._restore(_state)
+        if self.run_dir is not None:
+            self._open_run_dir(resumed=_state is not None)
+
+    # -- construction helpers -------------------------------------------------
+    def _set_threads(self) -> None:
+        cfg = self.cfg
+        cores = os.cpu_count() or 1
+        w = cfg.resolved_workers()
+        if cfg.learner_threads is not None:
+            n = cfg.learner_threads
+        elif max(cfg.actor_hidden + cfg.critic_hidden) <= 256:
+            n = 1  # small nets: a second thread gains nothing and stalls when the other core is busy
+        elif cfg.overlap and w > 0:
+            n = max(1, cores - w)  # workers are busy while we learn
+        else:
+            n = cores
+        torch.set_num_threads(n)
+
+    def _make_sampler(self):
+        from awr_mimic.sampling import make_sampler
+
+        return make_sampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed,
+                            workers=self.cfg.resolved_workers())
+
+    def _eval_sampler(self):
+        """Evaluation runs in the workers, or in-process while a sample request is in flight."""
+        if self.sampler is not None and self.sampler._pending is None:
+            self.sampler.set_weights(self.algo.policy_weights())
+            return self.sampler
+        if self._eval_rollout is None:
+            from awr_mimic.sampling.local import LocalSampler
+
+            self._eval_rollout = LocalSampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed, workers=0)
+        self._eval_rollout.set_weights(self.algo.policy_weights())
+        return self._eval_rollout
+
+    # -- public API -----------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike, *, workers: int | None = None, progress: bool = False,
+               dataset: str | None = None) -> "Trainer":
+        """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks)."""
+        state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+        cfg = config_mod.apply_overrides(AWRConfig(), state["config"])
+        if workers is not None and workers != cfg.resolved_workers():
+            raise ConfigError(f"run was made with {cfg.resolved_workers()} workers; resuming with {workers} "
+                              "would change its samples (same seed + worker count = same run)")
+        ds = dataset or state.get("dataset")
+        return cls("awr", EnvSpec.from_dict(state["env_spec"]), config=cfg, dataset=ds,
+                   offline=state.get("offline", False), run_dir=run_dir, progress=progress, _state=state)
+
+    def train(self, total_timesteps: int | None = None, iterations: int | None = None) -> dict:
+        """Train until `total_timesteps` samples (or `iterations` more iterations); then evaluate.
+
+        Returns the final deterministic evaluation (``mean_reward``, ``std_reward``,
+        ``normalized_return``, ...) plus ``samples``, ``iterations`` and ``samples_per_s``.
+        """
+        if total_timesteps is None and iterations is None:
+            raise ConfigError("train() needs total_timesteps or iterations")
+        stop_iter = self.iteration + iterations if iterations is not None else None
+        bar = self._bar(total_timesteps)
+        try:
+            while True:
+                if stop_iter is not None and self.iteration >= stop_iter:
+                    break
+                if total_timesteps is not None and self.samples >= total_timesteps:
+                    break
+                row = self._iterate()
+                if bar is not None:
+                    bar.update(row["new_samples"])
+                    bar.set_postfix_str(self._postfix(row), refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.run_dir is not None:
+            self.save()
+        result = self.evaluate(FINAL_EVAL_EPISODES)
+        result.update(samples=self.samples, iterations=self.iteration,
+                      samples_per_s=self.samples / max(self.elapsed, 1e-9),
+                      run_dir=str(self.run_dir) if self.run_dir else None)
+        return result
+
+    def evaluate(self, episodes: int = 10) -> dict:
+        """Deterministic episodes (mean action); episode k always starts from the same seed."""
+        batch = self._eval_sampler().evaluate(episodes)
+        s = batch.stats()
+        out = {"mean_reward": s["mean_return"], "std_reward": s["std_return"],
+               "mean_length": s["mean_length"], "normalized_return": s["normalized_return"],
+               "episodes": episodes, "failure_rate": s["failure_rate"]}
+        out.update({k: v for k, v in s.items() if k not in ("mean_return", "std_return", "mean_length",
+                                                              "normalized_return", "episodes", "failure_rate")})
+        return out
+
+    def close(self) -> None:
+        for s in (self.sampler, self._eval_rollout):
+            if s is not None:
+                if s._pending is not None and hasattr(s, "_conns"):
+                    try:
+                        s.wait()  # drain the in-flight batch so the workers exit cleanly
+                    except Exception:  # noqa: BLE001
+                        pass
+                s.close()
+        self.sampler = self._eval_rollout = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- one iteration --------------------------------------------------------
+    def _iterate(self) -> dict:
+        cfg, algo = self.cfg, self.algo
+        t0 = time.perf_counter()
+        self.iteration += 1
+        if self.offline:
+            batch, new = None, cfg.samples_per_iter
+        else:
+            if cfg.overlap:
+                if self.sampler._pending is None:  # first iteration (or after resume)
+                    self._start_request(self._inflight_weights or algo.policy_weights())
+                batch = self.sampler.wait()
+                # collect the next batch with the current policy while we learn from this one
+                self._start_request(algo.policy_weights())
+            else:
+                self.sampler.set_weights(algo.policy_weights())
+                batch = self.sampler.sample(cfg.samples_per_iter)
+            new = batch.num_samples
+            if self.run_dir is not None:
+                self._write_chunk(batch)
+            algo.add_batch(batch, tag=self.iteration)
+            self.episodes += batch.num_paths
+        t1 = time.perf_counter()
+        stats = algo.update(new)
+        t2 = time.perf_counter()
+        self.samples += new
+
+        ev = {}
+        if cfg.eval_every and self.iteration % cfg.eval_every == 0:
+            ev = self.evaluate(cfg.eval_episodes)
+            self.last_eval = ev
+        dt = time.perf_counter() - t0
+        self.elapsed += dt
+        row: dict[str, Any] = {"iteration": self.iteration, "samples": self.samples, "time_s": self.elapsed,
+                               "samples_per_s": new / dt, "new_samples": new,
+                               "sample_time_s": t1 - t0, "update_time_s": t2 - t1}
+        if batch is not None and batch.num_paths:
+            s = batch.stats()
+            row.update(mean_return=s["mean_return"], normalized_return=s["normalized_return"],
+                       mean_length=s["mean_length"], episodes=s["episodes"])
+        row.update({k: stats[k] for k in ("critic_loss", "actor_loss", "adv_mean", "adv_std", "weight_mean",
+                                           "weight_clipped", "value_mean", "buffer_samples") if k in stats})
+        if ev:
+            row.update(eval_mean_return=ev["mean_reward"], eval_normalized_return=ev["normalized_return"],
+                       eval_mean_length=ev["mean_length"])
+        self._row = row
+        if self.run_dir is not None:
+            self._log(row, stats, ev)
+            if ev:
+                self._maybe_save_best(ev)
+            if self.iteration % cfg.checkpoint_every == 0:
+                self.save()
+        return row
+
+    def _start_request(self, weights) -> None:
+        self._inflight_weights = weights
+        self.sampler.set_weights(weights)
+        self.sampler.start(self.cfg.samples_per_iter)
+
+    # -- progress -------------------------------------------------------------
+    def _bar(self, total):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=min(self.samples, total or self.samples), unit="smp", dynamic_ncols=True,
+                    desc=f"awr {self.env_spec.id}", smoothing=0.1)
+
+    @staticmethod
+    def _postfix(row) -> str:
+        parts = [f"{row['samples_per_s']:.0f} smp/s"]
+        if "mean_return" in row:
+            parts.append(f"ret {row['mean_return']:.3g}")
+        if "normalized_return" in row and not math.isnan(row["normalized_return"]):
+            parts.append(f"norm {row['normalized_return']:.3f}")
+        if "eval_mean_return" in row:
+            parts.append(f"eval {row['eval_mean_return']:.3g}")
+        return ", ".join(parts)
+
+    # -- run directory --------------------------------------------------------
+    def _open_run_dir(self, resumed: bool) -> None:
+        d = self.run_dir
+        (d / "buffer").mkdir(parents=True, exist_ok=True)
+        config_mod.save(self.cfg, d / "config.yaml")
+        csv_path = d / "progress.csv"
+        if resumed and csv_path.exists():
+            # drop rows the killed run wrote after its last checkpoint
+            with open(csv_path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= self.iteration]
+            with open(csv_path, "w", newline="") as f:
+                w = csv.DictWriter(f, CSV_COLUMNS)
+                w.writeheader()
+                w.writerows(rows)
+            for c in (d / "buffer").glob("chunk-*.npz"):  # chunks of uncommitted iterations
+                if int(c.stem.split("-")[1]) > self.iteration:
+                    c.unlink()
+        elif not csv_path.exists() or not resumed:
+            with open(csv_path, "w", newline="") as f:
+                csv.DictWriter(f, CSV_COLUMNS).writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(d / "tb"), purge_step=self.iteration + 1 if resumed else None)
+        except ImportError:  # tensorboard is a dependency, but do not die for logs
+            self._writer = None
+
+    def _log(self, row, stats, ev) -> None:
+        with open(self.run_dir / "progress.csv", "a", newline="") as f:
+            csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore").writerow(row)
+        if self._writer is not None:
+            step = self.iteration
+            for k, v in row.items():
+                if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self._writer.add_scalar(f"train/{k}", v, step)
+            for k, v in stats.items():
+                self._writer.add_scalar(f"learner/{k}", v, step)
+            for k, v in ev.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self._writer.add_scalar(f"eval/{k}", v, step)
+            self._writer.flush()
+
+    def _chunk_path(self, it: int) -> Path:
+        return self.run_dir / "buffer" / f"chunk-{it:07d}.npz"
+
+    def _write_chunk(self, batch) -> None:
+        save_npz(self._chunk_path(self.iteration), {"obs": batch.obs, "actions": batch.actions,
+                                                     "rewards": batch.rewards, "lengths": batch.lengths,
+                                                     "final_obs": batch.final_obs})
+
+    def _score(self, ev) -> float:
+        # imitation: normalised return; gym envs have no horizon, so mean return
+        n = ev.get("normalized_return", math.nan)
+        return n if not math.isnan(n) else ev["mean_reward"]
+
+    def _maybe_save_best(self, ev) -> None:
+        score = self._score(ev)
+        if score > self.best_score:
+            self.best_score = score
+            save_checkpoint(self.run_dir / "best.pt", self._state(with_buffer=False))
+
+    def _state(self, with_buffer: bool = True) -> dict:
+        return {
+            "algo": "awr",
+            "config": self.cfg.to_dict(),
+            "env_spec": self.env_spec.to_dict(),
+            "space": dataclasses.asdict(self.space),
+            "learner": self.algo.state_dict(),
+            "buffer": self.algo.buffer.state_dict() if with_buffer else None,
+            "counters": {"iteration": self.iteration, "samples": self.samples, "episodes": self.episodes,
+                         "elapsed": self.elapsed, "best_score": self.best_score},
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state()},
+            "sampler": {**(self.sampler.state_dict() if self.sampler else {}),
+                        "inflight_weights": self._inflight_weights if self.cfg.overlap else None},
+            "dataset": self.dataset_path,
+            "offline": self.offline,
+            "last_eval": self.last_eval,
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write a checkpoint (default: run_dir/checkpoint.pt), then drop buffer chunks no longer needed."""
+        if path is None:
+            if self.run_dir is None:
+                raise ConfigError("save() needs a path when the trainer has no run_dir")
+            path = self.run_dir / "checkpoint.pt"
+        path = Path(path)
+        state = self._state()
+        if self.cfg.overlap and self.sampler is not None and self.sampler._pending is not None:
+            # the request in flight was numbered calls - 1; resume re-issues it with the same weights
+            state["sampler"]["calls"] = self.sampler.calls - 1
+        save_checkpoint(path, state)
+        if self.run_dir is not None and path.parent == self.run_dir:
+            tags = self.algo.buffer.index()["tags"] >> PathBuffer.TAG_SHIFT
+            keep = set(int(t) for t in np.unique(tags))
+            for c in (self.run_dir / "buffer").glob("chunk-*.npz"):
+                it = int(c.stem.split("-")[1])
+                if it <= self.iteration and it not in keep:
+                    c.unlink()
+        return path
+
+    def _restore(self, state: dict) -> None:
+        self.algo.load_state_dict(state["learner"])
+        self.algo._sync_obs_norm()
+        c = state["counters"]
+        self.iteration, self.samples, self.episodes = int(c["iteration"]), int(c["samples"]), int(c["episodes"])
+        self.elapsed, self.best_score = float(c["elapsed"]), float(c["best_score"])
+        self.last_eval = state.get("last_eval") or {}
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.sampler is not None and state.get("sampler"):
+            self.sampler.load_state_dict(state["sampler"])
+            self._inflight_weights = state["sampler"].get("inflight_weights")
+        if state.get("buffer") is not None:
+            self._restore_buffer(state["buffer"])
+
+    def _restore_buffer(self, bstate: dict) -> None:
+        chunks: dict[int, dict] = {}
+        shift = PathBuffer.TAG_SHIFT
+
+        def path_of_tag(tag: int):
+            it, i = tag >> shift, tag & ((1 << shift) - 1)
+            if it == DATASET_TAG:
+                src = self._data
+                offs = np.concatenate([[0], np.cumsum(src.lengths)])
+                a, b = offs[i], offs[i + 1]
+                return src.obs[a:b], src.actions[a:b], src.rewards[a:b], src.final_obs[i]
+            if it not in chunks:
+                p = self._chunk_path(it)
+                if not p.exists():
+                    raise AwrMimicError(f"resume: buffer chunk {p} is missing")
+                with np.load(p) as z:
+                    chunks[it] = {k: z[k] for k in z.files}
+                    chunks[it]["offs"] = np.concatenate([[0], np.cumsum(chunks[it]["lengths"])])
+            ch = chunks[it]
+            a, b = ch["offs"][i], ch["offs"][i + 1]
+            return ch["obs"][a:b], ch["actions"][a:b], ch["rewards"][a:b], ch["final_obs"][i]
+
+        self.algo.buffer.load_state(bstate, path_of_tag)
+

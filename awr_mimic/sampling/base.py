@@ -1,0 +1,132 @@
+"""The sampler interface and the batch of paths it returns.
+
+A sampler owns environments, receives the policy weights each iteration and
+returns whole paths as numpy arrays, so backends (local processes now, Ray
+later) are interchangeable.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class PathBatch:
+    """Whole paths, concatenated back to back.
+
+    Per step (N = sum of lengths): ``obs`` s_t, ``actions`` (normalised units, int for
+    Discrete), ``rewards``. Per path (P): ``lengths``, ``terminated`` (failure, V(s_T) = 0),
+    ``truncated`` (time limit, bootstrap), ``final_obs`` s_T, ``returns`` (undiscounted)
+    and ``normalized_returns`` (return / env horizon_steps, NaN when the env has none).
+    ``info_sums``/``info_counts``: per-step sums of scalar info entries
+    (reward terms, tracking errors) for averaging.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    lengths: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    returns: np.ndarray
+    normalized_returns: np.ndarray
+    info_sums: dict = dataclasses.field(default_factory=dict)
+    info_counts: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.lengths.sum())
+
+    @property
+    def num_paths(self) -> int:
+        return len(self.lengths)
+
+    @staticmethod
+    def concat(batches: list["PathBatch"]) -> "PathBatch":
+        cat = lambda k: np.concatenate([getattr(b, k) for b in batches])  # noqa: E731
+        sums, counts = {}, {}
+        for b in batches:
+            for k, v in b.info_sums.items():
+                sums[k] = sums.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + b.info_counts[k]
+        return PathBatch(*(cat(f.name) for f in dataclasses.fields(PathBatch)[:9]), sums, counts)
+
+    def info_means(self) -> dict[str, float]:
+        return {k: self.info_sums[k] / self.info_counts[k] for k in self.info_sums if self.info_counts[k]}
+
+    def stats(self, prefix: str = "") -> dict[str, float]:
+        """Episode statistics (mean return, normalised return, length, info means)."""
+        out = {
+            f"{prefix}episodes": float(self.num_paths),
+            f"{prefix}mean_return": float(np.mean(self.returns)) if self.num_paths else float("nan"),
+            f"{prefix}std_return": float(np.std(self.returns)) if self.num_paths else float("nan"),
+            f"{prefix}mean_length": float(np.mean(self.lengths)) if self.num_paths else float("nan"),
+            f"{prefix}normalized_return": (float(np.mean(self.normalized_returns))
+                                           if self.num_paths else float("nan")),
+            f"{prefix}failure_rate": float(np.mean(self.terminated)) if self.num_paths else float("nan"),
+        }
+        for k, v in self.info_means().items():
+            out[f"{prefix}{k}"] = float(v)
+        return out
+
+    def to_dataset(self) -> dict[str, np.ndarray]:
+        """Flat arrays for ``np.savez``: per-step terminated/truncated flags mark path ends."""
+        ends = np.cumsum(self.lengths) - 1
+        term = np.zeros(self.num_samples, bool)
+        trunc = np.zeros(self.num_samples, bool)
+        term[ends] = self.terminated
+        trunc[ends] = self.truncated
+        return {"obs": self.obs, "actions": self.actions, "rewards": self.rewards,
+                "terminated": term, "truncated": trunc, "final_obs": self.final_obs,
+                "path_lengths": self.lengths, "returns": self.returns,
+                "normalized_returns": self.normalized_returns}
+
+
+class Sampler(abc.ABC):
+    """Collects whole paths with the current policy weights.
+
+    Calls are numbered; a call's randomness (env reset seeds, action noise) is a
+    function of (seed, worker index, call number) only, so a run is reproducible
+    for a given seed and worker count and can be resumed from a call number.
+    """
+
+    calls: int = 0
+
+    @abc.abstractmethod
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Policy state dict (numpy) used by the following calls."""
+
+    @abc.abstractmethod
+    def start(self, min_samples: int, mode: str = "policy") -> None:
+        """Begin collecting at least `min_samples` steps of whole paths (mode: policy | random)."""
+
+    @abc.abstractmethod
+    def wait(self) -> PathBatch:
+        """The batch requested by the last :meth:`start`."""
+
+    def sample(self, min_samples: int, mode: str = "policy") -> PathBatch:
+        self.start(min_samples, mode)
+        return self.wait()
+
+    @abc.abstractmethod
+    def evaluate(self, episodes: int) -> PathBatch:
+        """`episodes` deterministic episodes; episode k always starts from the same seed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        ...
+
+    def state_dict(self) -> dict:
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.calls = int(state["calls"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

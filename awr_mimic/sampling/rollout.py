@@ -1,0 +1,135 @@
+"""What a sampler worker does: run whole episodes in its env with the policy.
+
+Kept free of process plumbing so the in-process backend, the local process
+backend and (later) Ray actors share it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from awr_mimic.learning.envspec import EnvSpec
+from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
+from awr_mimic.sampling.base import PathBatch
+
+_TRAIN, _EVAL = 0, 1  # seed streams
+
+
+class Rollout:
+    def __init__(self, env_spec: EnvSpec, policy_kwargs: dict, seed: int, index: int):
+        self.env = env_spec.make()
+        self.space = SpaceInfo.from_env(self.env)
+        self.seed, self.index = int(seed), int(index)
+        self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
+        h = getattr(self.env.unwrapped, "horizon_steps", None)
+        self.horizon = int(h) if h else None
+
+    def set_weights(self, weights) -> None:
+        load_policy_weights(self.policy, weights)
+
+    def _action(self, obs, rng, mode):
+        if mode == "random":
+            if self.space.discrete:
+                return np.int64(rng.integers(self.space.act_dim))
+            finite = np.isfinite(self.space.low) & np.isfinite(self.space.high)
+            u = rng.uniform(-1.0, 1.0, self.space.act_dim)
+            return np.where(finite, u, rng.standard_normal(self.space.act_dim)).astype(np.float32)
+        return self.policy.act(obs, rng, deterministic=(mode == "eval"))
+
+    def _episode(self, rng, reset_seed, mode, out):
+        obs, _ = self.env.reset(seed=reset_seed)
+        obs_l, act_l, rew_l = [], [], []
+        while True:
+            a = self._action(obs, rng, mode)
+            nxt, r, term, trunc, info = self.env.step(self.space.to_env_action(a))
+            obs_l.append(np.asarray(obs, np.float32))
+            act_l.append(a)
+            rew_l.append(float(r))
+            if mode == "eval":
+                _accumulate_info(info, out["info_sums"], out["info_counts"])
+            obs = nxt
+            if term or trunc:
+                break
+        out["obs"].append(np.stack(obs_l))
+        out["actions"].append(np.stack(act_l))
+        out["rewards"].append(np.asarray(rew_l, np.float32))
+        out["lengths"].append(len(rew_l))
+        out["terminated"].append(bool(term))
+        out["truncated"].append(bool(trunc and not term))
+        out["final_obs"].append(np.asarray(obs, np.float32))
+        ret = float(np.sum(rew_l))
+        out["returns"].append(ret)
+        out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
+
+    def run(self, min_samples: int, call: int, mode: str = "policy") -> PathBatch:
+        """Whole episodes until at least `min_samples` steps."""
+        rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
+        out = _empty()
+        n, first = 0, True
+        while n < min_samples:
+            # the first reset of a call is seeded; later ones continue the env's own RNG
+            reset_seed = int(rng.integers(2**31 - 1)) if first else None
+            first = False
+            self._episode(rng, reset_seed, mode, out)
+            n += out["lengths"][-1]
+        return _to_batch(out, self.space)
+
+    def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
+        """Episode k starts from a seed that depends on (seed, k) only, not on the worker."""
+        out = _empty()
+        for k in episode_ids:
+            rng = np.random.default_rng([self.seed, int(k), _EVAL])
+            self._episode(rng, int(rng.integers(2**31 - 1)), mode, out)
+        return _to_batch(out, self.space)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _accumulate_info(info, sums, counts):
+    def add(k, v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return
+        sums[k] = sums.get(k, 0.0) + v
+        counts[k] = counts.get(k, 0) + 1
+
+    terms = info.get("reward_terms")
+    if isinstance(terms, dict):
+        for k, v in terms.items():
+            add(f"reward_{k}", v)
+    for k in ("joint_angle_error", "end_effector_error"):
+        if k in info:
+            add(k, info[k])
+
+
+def _empty():
+    keys = ("obs", "actions", "rewards", "lengths", "terminated", "truncated", "final_obs", "returns",
+            "normalized_returns")
+    out = {k: [] for k in keys}
+    out["info_sums"], out["info_counts"] = {}, {}
+    return out
+
+
+def _to_batch(out, space: SpaceInfo) -> PathBatch:
+    if not out["lengths"]:
+        act_shape = (0,) if space.discrete else (0, space.act_dim)
+        return PathBatch(np.zeros((0, space.obs_dim), np.float32),
+                         np.zeros(act_shape, np.int64 if space.discrete else np.float32),
+                         np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool),
+                         np.zeros((0, space.obs_dim), np.float32), np.zeros(0), np.zeros(0))
+    return PathBatch(
+        obs=np.concatenate(out["obs"]),
+        actions=np.concatenate(out["actions"]),
+        rewards=np.concatenate(out["rewards"]),
+        lengths=np.asarray(out["lengths"], np.int64),
+        terminated=np.asarray(out["terminated"], bool),
+        truncated=np.asarray(out["truncated"], bool),
+        final_obs=np.stack(out["final_obs"]),
+        returns=np.asarray(out["returns"], np.float64),
+        normalized_returns=np.asarray(out["normalized_returns"], np.float64),
+        info_sums=out["info_sums"],
+        info_counts=out["info_counts"],
+    )
