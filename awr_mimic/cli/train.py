@@ -48,7 +48,7 @@ def env_spec_from_args(args):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from awr_mimic.learning.config import FIELDS, PRESETS
+    from awr_mimic.learning.config import ALIASES, FIELDS, PRESETS
 
     add_env_arguments(parser)
     g = parser.add_argument_group("run")
@@ -69,19 +69,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="any config field, repeatable (e.g. --set beta=0.5 --set hidden=256,256)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = parser.add_argument_group("config fields (same as --set KEY=VALUE)")
-    for name in FIELDS:
-        if name not in _EXPLICIT:
+    c.add_argument("--hidden", dest="cfg_hidden", metavar="W,W", help="hidden layer widths of both nets")
+    for name in [*ALIASES, *FIELDS]:
+        if name not in _EXPLICIT and name != "hidden":
             c.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", metavar="V", help=argparse.SUPPRESS)
     parser.epilog = ("Every config field also has a flag, e.g. --actor-lr 1e-4 --samples-per-iter 4096; "
                      "see docs/learning.md for the list.")
 
 
 def _overrides(args) -> dict:
-    from awr_mimic.learning.config import FIELDS, load_file, parse_set
+    from awr_mimic.learning.config import ALIASES, FIELDS, load_file, parse_set
 
     out = load_file(args.config) if args.config else {}
     out.update(parse_set(args.set))
-    for name in FIELDS:
+    for name in [*ALIASES, *FIELDS]:
         v = getattr(args, f"cfg_{name}", None)
         if v is not None:
             out[name] = v

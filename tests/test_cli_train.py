@@ -1,0 +1,112 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from awr_mimic.cli import main
+
+SMALL = ["--samples-per-iter", "200", "--actor-steps", "20", "--critic-steps", "10", "--hidden", "16",
+         "--eval-every", "2", "--eval-episodes", "2", "--no-progress"]
+
+
+def _rows(run):
+    with open(run / "progress.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_eval_resume_on_cartpole(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--env", "CartPole-v1", "--samples", "600", "--workers", "2", "--seed", "1",
+                 "--out", str(run), "--set", "beta=0.5", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "eval over 10 deterministic episodes" in out
+    for f in ("checkpoint.pt", "best.pt", "config.yaml", "progress.csv"):
+        assert (run / f).exists(), f
+    assert list((run / "tb").iterdir())  # tensorboard events
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["beta"] == 0.5 and cfg["seed"] == 1 and cfg["workers"] == 2 and cfg["actor_hidden"] == [16]
+    rows = _rows(run)
+    assert {"iteration", "samples", "mean_return", "normalized_return", "samples_per_s",
+            "eval_mean_return"} <= set(rows[0])
+    assert [int(r["iteration"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[1]["eval_mean_return"] != "" and int(rows[-1]["samples"]) >= 600
+
+    assert main(["eval", "--checkpoint", str(run), "--episodes", "3", "--json", "--workers", "1"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["episodes"] == 3 and ev["mean_return"] == pytest.approx(ev["mean_length"])
+    assert main(["eval", "--checkpoint", str(run / "best.pt"), "--episodes", "2"]) == 0
+    assert "deterministic episodes" in capsys.readouterr().out
+
+    n = len(rows)
+    assert main(["train", "--resume", str(run), "--samples", "1200", "--no-progress"]) == 0
+    rows = _rows(run)
+    assert len(rows) > n and [int(r["iteration"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert int(rows[-1]["samples"]) >= 1200
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--env", "CartPole-v1", "--set", "gama=0.9"], "did you mean 'gamma'"),
+    (["train", "--env", "CartPole-v1", "--beta", "hot"], "config beta: bad value 'hot'"),
+    (["train", "--env", "NoSuchEnv-v0", "--workers", "0"], "cannot make env 'NoSuchEnv-v0'"),
+    (["train"], "say what to train on"),
+    (["eval", "--checkpoint", "/nonexistent/run"], "checkpoint not found"),
+    (["collect", "--random", "--samples", "10", "--out", "x.npz"], "--random needs an env"),
+])
+def test_user_errors_are_one_line_exit_2(argv, message, capsys, tmp_path):
+    assert main([*argv, *(["--out", str(tmp_path / "o")] if argv[0] == "train" and len(argv) > 1 else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_existing_run_is_not_overwritten(tmp_path, capsys):
+    args = ["train", "--env", "CartPole-v1", "--samples", "200", "--workers", "0", "--out", str(tmp_path), *SMALL]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_collect_then_offline_training(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    assert main(["collect", "--env", "Pendulum-v1", "--random", "--samples", "400", "--out", str(data),
+                 "--workers", "2"]) == 0
+    d = np.load(data)
+    assert d["obs"].shape == (400, 3) and d["actions"].shape == (400, 1) and d["final_obs"].shape == (2, 3)
+    assert d["truncated"].sum() == 2 and d["terminated"].sum() == 0 and list(d["path_lengths"]) == [200, 200]
+    run = tmp_path / "off"
+    assert main(["train", "--dataset", str(data), "--offline", "--samples", "400", "--out", str(run),
+                 "--workers", "0", *SMALL]) == 0
+    assert len(_rows(run)) == 2
+    assert main(["collect", "--checkpoint", str(run), "--samples", "200", "--out", str(tmp_path / "p.npz"),
+                 "--workers", "0"]) == 0
+    assert np.load(tmp_path / "p.npz")["rewards"].shape == (200,)
+
+
+def test_kill_9_then_resume_loses_at_most_one_iteration(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "awr_mimic", "train", "--env", "CartPole-v1", "--samples", "1e6",
+           "--workers", "2", "--out", str(run), *SMALL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list((run / "buffer").glob("chunk-*.npz"))) < 4:
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its workers, mid-iteration
+        proc.wait()
+    rows_before = len(_rows(run))
+    assert rows_before >= 3
+    done = subprocess.run([sys.executable, "-m", "awr_mimic", "train", "--resume", str(run), "--samples",
+                           str(200 * (rows_before + 2)), "--no-progress"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(run)
+    # the resumed run starts right after the last checkpoint (at most one iteration lost) and numbers on
+    assert [int(r["iteration"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert len(rows) >= rows_before + 1
