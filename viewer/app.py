@@ -43,6 +43,7 @@ class ViewerApp:
         self._thread: threading.Thread | None = None
         self._accumulator = 0.0
         self._follow_target: np.ndarray | None = None
+        self._placed_cameras: set[int] = set()
         self._push_marker_until = 0.0
         self._last_text = 0.0
         self.frames = 0
@@ -62,6 +63,7 @@ class ViewerApp:
         self._build_scene()
         self._build_gui()
         self.server.scene.on_click()(self._on_click)
+        self.server.on_client_disconnect(lambda client: self._placed_cameras.discard(client.client_id))
         self._redraw(text=True)
         self._thread = threading.Thread(target=self._loop, name="awr-mimic-viewer", daemon=True)
         self._thread.start()
@@ -124,7 +126,7 @@ class ViewerApp:
         self.ghost_rig = CharacterRig(scene, "/ghost", meshes, color=GHOST_COLOR, opacity=GHOST_OPACITY,
                                       visible=self._initial["ghost"] and self.session.kind == "physics")
         self.push_marker = scene.add_line_segments(
-            "/push", points=np.zeros((1, 2, 3), np.float32), colors=(230, 30, 30), line_width=4.0, visible=False
+            "/push", points=np.zeros((1, 2, 3), np.float32), colors=(230, 30, 30), thickness=0.02, visible=False
         )
 
     def _camera_offset(self) -> np.ndarray:
@@ -370,18 +372,37 @@ class ViewerApp:
                 self._update_plots()
 
     def _follow(self, root):
+        """Keep every tab's look-at point over the character, keeping each tab's own view offset.
+
+        Absolute, not incremental: a tab's reported camera can lag behind what we
+        last sent, and adding deltas to a stale value would lose movement.
+        """
         target = self._horizontal(root)
-        if self._follow_target is None:
-            self._follow_target = target
-            return
-        delta = target - self._follow_target
-        if float(delta @ delta) < 1e-8:
+        clients = self.server.get_clients()
+        if (self._follow_target is not None and float(np.sum((target - self._follow_target) ** 2)) < 1e-8
+                and self._placed_cameras.issuperset(clients)):
             return
         self._follow_target = target
-        for client in list(self.server.get_clients().values()):
-            try:  # a tab may be closing right now
-                # moving the position moves the look-at point with it (viser keeps the orientation)
-                client.camera.position = client.camera.position + delta
+        for client in list(clients.values()):
+            try:  # a tab may be connecting (no camera yet) or closing right now
+                cam = client.camera
+                if client.client_id not in self._placed_cameras:
+                    # a new tab: its first reported camera may predate the initial view; place it ourselves
+                    if cam.update_timestamp == 0.0:
+                        continue
+                    self._placed_cameras.add(client.client_id)
+                    with client.atomic():
+                        cam.position = root + self._camera_offset()
+                        cam.look_at = np.asarray(root, dtype=np.float64)
+                    continue
+                look_at = np.asarray(cam.look_at, dtype=np.float64)
+                offset = np.asarray(cam.position, dtype=np.float64) - look_at
+                new_look = target + self._up * float(look_at @ self._up)
+                if float(np.sum((new_look - look_at) ** 2)) < 1e-8:
+                    continue
+                with client.atomic():
+                    cam.position = new_look + offset  # moves the look-at point along with it
+                    cam.look_at = new_look
             except Exception:
                 pass
 
