@@ -16,7 +16,7 @@ import numpy as np
 
 from awr_mimic_viewer.meshes import build_link_meshes, character_link_meshes
 from awr_mimic_viewer.scene import GHOST_COLOR, GHOST_OPACITY, CharacterRig, setup_world
-from awr_mimic_viewer.session import side_axis, up_vector
+from awr_mimic_viewer.session import camera_offset, character_size, side_axis, up_vector
 
 TERM_COLORS = {
     "reward": "#222222",
@@ -113,8 +113,10 @@ class ViewerApp:
         self._up = up_vector(up)
         self._side = side_axis(up)
         self._make_rigs()
-        # camera: side view of the character (characters face +x)
-        target = self.session.pose().base_pos
+        # camera: side view of the character (characters face +x), framed by its size
+        pose = self.session.pose()
+        target = pose.base_pos
+        self._view_offset = camera_offset(up, character_size(pose))
         self.server.initial_camera.position = tuple(self._camera_offset() + target)
         self.server.initial_camera.look_at = tuple(target)
         self._follow_target = self._horizontal(target)
@@ -130,7 +132,7 @@ class ViewerApp:
         )
 
     def _camera_offset(self) -> np.ndarray:
-        return 3.2 * self._side + 0.5 * self._up + 0.8 * np.cross(self._up, self._side)
+        return self._view_offset
 
     def _horizontal(self, v) -> np.ndarray:
         v = np.array(v, dtype=np.float64)

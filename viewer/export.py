@@ -16,7 +16,7 @@ from pathlib import Path
 from awr_mimic.errors import AwrMimicError
 from awr_mimic_viewer.render import session_meshes
 from awr_mimic_viewer.scene import GHOST_COLOR, GHOST_OPACITY, CharacterRig, setup_world
-from awr_mimic_viewer.session import side_axis, up_vector
+from awr_mimic_viewer.session import camera_offset, character_size, side_axis
 
 
 def export_html(session, out: str | os.PathLike, seconds: float = 5.0, fps: float = 30.0, ghost: bool = True,
@@ -44,9 +44,9 @@ def export_html(session, out: str | os.PathLike, seconds: float = 5.0, fps: floa
         rig = CharacterRig(scene, "/character", meshes)
         ghost_rig = CharacterRig(scene, "/ghost", meshes, color=GHOST_COLOR, opacity=GHOST_OPACITY) if show_ghost else None
         pose = session.pose()
-        upv, side = up_vector(up), side_axis(up)
+        side = side_axis(up)
         target = pose.base_pos
-        server.initial_camera.position = tuple(target + 3.6 * side + 0.6 * upv + 0.8 * _cross(upv, side))
+        server.initial_camera.position = tuple(target + camera_offset(up, character_size(pose)))
         server.initial_camera.look_at = tuple(target)
         offset = side * ghost_offset
 
@@ -76,9 +76,3 @@ def export_html(session, out: str | os.PathLike, seconds: float = 5.0, fps: floa
     out.write_text(html, encoding="utf-8")
     return {"frames": n, "bytes": out.stat().st_size, "seconds": time.perf_counter() - start,
             "links": len(meshes), "ghost": show_ghost}
-
-
-def _cross(a, b):
-    import numpy as np
-
-    return np.cross(a, b)

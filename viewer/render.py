@@ -23,7 +23,7 @@ import numpy as np
 from awr_mimic.characters.character import p, quiet_stdout
 from awr_mimic.errors import AwrMimicError
 from awr_mimic_viewer.meshes import LinkMesh, Pose, build_link_meshes, character_link_meshes
-from awr_mimic_viewer.session import side_axis, up_vector
+from awr_mimic_viewer.session import camera_offset, character_size, side_axis, up_vector
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 CHARACTER_RGBA = (0.84, 0.55, 0.33, 1.0)
@@ -69,6 +69,7 @@ class FrameRenderer:
         self.bodies = self._bodies(files, CHARACTER_RGBA)
         self.ghost_bodies = self._bodies(files, GHOST_RGBA) if ghost else {}
         self._target = None
+        self._offset = None
         self._quiet_frames = 3
         self._proj = p.computeProjectionMatrixFOV(45, self.width / self.height, 0.05, 100.0, physicsClientId=cid)
 
@@ -112,14 +113,16 @@ class FrameRenderer:
             self._place(self.ghost_bodies, ghost)
         up = up_vector(self.up_axis)
         root = np.asarray(pose.base_pos, dtype=np.float64)
-        target = root - up * (root @ up) + up * 0.9 * max(root @ up, 0.3)
+        target = root - up * (root @ up) + up * 0.9 * max(root @ up, 0.15)
         if self._target is None or not follow:
             self._target = target if self._target is None or follow else self._target
         else:  # a little smoothing keeps spins from shaking the camera
             self._target = 0.8 * self._target + 0.2 * target
         side = side_axis(self.up_axis)
         forward = np.cross(up, side)
-        eye = self._target + 3.6 * side + 0.6 * up + 0.6 * forward
+        if self._offset is None:
+            self._offset = camera_offset(self.up_axis, character_size(pose))
+        eye = self._target + self._offset
         view = p.computeViewMatrix(eye.tolist(), self._target.tolist(), up.tolist(), physicsClientId=self.client)
         light = (0.4 * forward + 1.0 * up + 0.6 * side).tolist()
         renderer = p.ER_BULLET_HARDWARE_OPENGL if self.renderer == "egl" else p.ER_TINY_RENDERER

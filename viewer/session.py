@@ -15,8 +15,7 @@ reward terms and tracking errors for the live plot.
 from __future__ import annotations
 
 import collections
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -321,3 +320,16 @@ def up_vector(up_axis: int) -> np.ndarray:
     v = np.zeros(3)
     v[up_axis] = 1.0
     return v
+
+
+def character_size(pose: Pose) -> float:
+    """Rough size of a character in a pose (m): the spread of its link frames."""
+    pts = np.vstack([pose.link_pos, pose.base_pos[None]])
+    return float(max(np.ptp(pts, axis=0).max(), 0.3))
+
+
+def camera_offset(up_axis: int, size: float) -> np.ndarray:
+    """Eye minus target of a side view that frames a character of `size` metres (characters face +x)."""
+    up, side = up_vector(up_axis), side_axis(up_axis)
+    distance = float(np.clip(2.6 * size, 1.0, 8.0))
+    return distance * side + 0.18 * distance * up + 0.2 * distance * np.cross(up, side)
