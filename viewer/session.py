@@ -76,40 +76,7 @@ class PhysicsSession:
         self.clip = env.clip
         self.skeleton = env.character.skeleton
         self.dt = env.dt
-        self._install_push_hook()
         self.reset(self.random_start)
-
-    def _install_push_hook(self):
-        """Wrap the world's physics stepping so a queued push acts on the first substeps of a step.
-
-        Stepping `n` substeps one at a time is exactly what `step_physics(n)`
-        does (PD before every substep); the wrapper only adds the external
-        force before each substep while a push lasts.
-        """
-        from awr_mimic.envs.world import p
-
-        world = self.env.world
-        original = world.step_physics
-        session = self
-        sim_dt = 1.0 / world.sim_hz
-
-        def step_physics(substeps: int):
-            active = [r for r in session._pending]
-            if not active:
-                return original(substeps)
-            session._pending.clear()
-            push_steps = max(1, int(round(PUSH_DURATION / sim_dt)))
-            for i in range(substeps):
-                if i < push_steps:
-                    for r in active:
-                        force = r.direction * (r.impulse / (push_steps * sim_dt))
-                        p.applyExternalForce(world.body, r.link, force.tolist(), r.point.tolist(), p.WORLD_FRAME,
-                                             physicsClientId=world.client)
-                original(1)
-            for r in active:
-                r.applied = True
-
-        world.step_physics = step_physics
 
     # ------------------------------------------------------------ control
 
@@ -132,6 +99,10 @@ class PhysicsSession:
     def advance(self) -> None:
         """One control step; an ended episode restarts (same start mode) and is summarised in last_episode."""
         env = self.env
+        for r in self._pending:  # queued pushes act during this step's first substeps
+            env.world.push(r.link, r.direction * r.impulse, r.point, PUSH_DURATION)
+            r.applied = True
+        self._pending.clear()
         action = self.policy(self.obs, env)
         self.obs, reward, terminated, truncated, info = env.step(action)
         self.last_reward = float(reward)

@@ -66,6 +66,7 @@ class World:
         self._forces = [[f] * 3 if s else [f] for f, s in zip(torque_limit, self.is_spherical)]
         self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
         self._targets = None
+        self._pushes = []
         sph = np.flatnonzero(self.is_spherical)
         rev = np.flatnonzero(~self.is_spherical)
         self.num_spherical, self.num_revolute = len(sph), len(rev)
@@ -107,8 +108,27 @@ class World:
                 ai += 1
         self._targets = targets
 
+    def push(self, link: int, impulse, point, duration: float):
+        """Queue an impulse (N s, world frame) on `link` at world `point`, spread as a constant
+        force over the first `duration` seconds of the next control step (viewer pushes)."""
+        self._pushes.append((link, np.asarray(impulse, dtype=np.float64), list(map(float, point)), duration))
+
     def step_physics(self, substeps: int):
         """Stable PD then one physics step, `substeps` times."""
+        if self._pushes:
+            pushes, self._pushes = self._pushes, []
+            sim_dt = 1.0 / self.sim_hz
+            for i in range(substeps):
+                for link, impulse, point, duration in pushes:
+                    steps = max(1, int(round(duration / sim_dt)))
+                    if i < steps:  # external forces also last one stepSimulation
+                        force = (impulse / (steps * sim_dt)).tolist()
+                        p.applyExternalForce(self.body, link, force, point, p.WORLD_FRAME, physicsClientId=self.client)
+                self._substeps(1)
+        else:
+            self._substeps(substeps)
+
+    def _substeps(self, substeps: int):
         body, cid, joints = self.body, self.client, self.joint_indices
         targets, vel, kp, kd, forces = self._targets, self._zero_vel, self._kp, self._kd, self._forces
         control = p.setJointMotorControlMultiDofArray
