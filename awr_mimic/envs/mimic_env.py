@@ -104,6 +104,7 @@ class MimicEnv(gym.Env):
         self.action_space = gym.spaces.Box(np.array(low, np.float32), np.array(high, np.float32), dtype=np.float32)
         self._action_low = self.action_space.low.astype(np.float64)
         self._action_high = self.action_space.high.astype(np.float64)
+        self._low_list, self._high_list = self._action_low.tolist(), self._action_high.tolist()
         self._sph_action = np.flatnonzero(np.repeat(self.world.is_spherical, np.where(self.world.is_spherical, 3, 1)))
         self._rev_action = np.setdiff1d(np.arange(len(low)), self._sph_action)
 
@@ -145,19 +146,18 @@ class MimicEnv(gym.Env):
         return obs, {"phase": self._ref.phase, "time": self.time}
 
     def step(self, action):
-        action = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), self._action_low), self._action_high)
-        joint_quats = quat.from_expmap(action[self._sph_action].reshape(-1, 3))
-        self.world.set_pd_targets(joint_quats, action[self._rev_action])
+        action = action.tolist() if isinstance(action, np.ndarray) else list(action)
+        self.world.set_pd_targets_from_action(action, self._low_list, self._high_list)
         self.world.step_physics(self.substeps)
         self.time += self.dt
         self.steps += 1
 
         sim = self.world.read_state()
-        cycle = self.reference.locate(self.time)[3]
-        if self.sync_reference and cycle != self._cycle:
+        where = self.reference.locate(self.time)
+        if self.sync_reference and where[3] != self._cycle:
             self.reference.sync_to(self.time, sim.root_pos, sim.root_quat)
-        self._cycle = cycle
-        ref = self.reference.at(self.time)
+        self._cycle = where[3]
+        ref = self.reference.at(self.time, where)
         self._sim, self._ref = sim, ref
 
         com_vel = (self._masses @ sim.link_vel + self._base_mass * sim.root_vel) / self._total_mass

@@ -147,8 +147,9 @@ class ReferenceMotion:
         alpha = min(max((local_t - self._times[k]) / self._durations[k], 0.0), 1.0)
         return k, alpha, local_t / duration, cycle, moving
 
-    def at(self, t: float) -> RefState:
-        k, alpha, phase, cycle, moving = self.locate(t)
+    def at(self, t: float, where=None) -> RefState:
+        """The reference at t; `where` is `locate(t)` if the caller has it already."""
+        k, alpha, phase, cycle, moving = where or self.locate(t)
         lay = self.layout
         flat = self._start[k] + alpha * self._slope[k]
         flat[lay.quats] = self._slerp(k, alpha).ravel()

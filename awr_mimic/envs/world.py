@@ -6,6 +6,7 @@ pybullet's STABLE_PD_CONTROL torques last for one `stepSimulation` only.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +68,7 @@ class World:
         self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
         self._targets = None
         self._pushes = []
+        self._is_spherical_list = self.is_spherical.tolist()
         sph = np.flatnonzero(self.is_spherical)
         rev = np.flatnonzero(~self.is_spherical)
         self.num_spherical, self.num_revolute = len(sph), len(rev)
@@ -95,17 +97,25 @@ class World:
 
     def set_pd_targets(self, joint_quats: np.ndarray, joint_angles: np.ndarray):
         """PD targets for the coming control step: spherical quats (S, 4), revolute angles (R,)."""
-        quats = joint_quats.tolist()
-        angles = joint_angles.tolist()
-        qi = ai = 0
-        targets = []
-        for spherical in self.is_spherical:
+        quats = iter(joint_quats.tolist())
+        angles = iter(joint_angles.tolist())
+        self._targets = [next(quats) if spherical else [next(angles)] for spherical in self.is_spherical]
+
+    def set_pd_targets_from_action(self, action, low, high):
+        """PD targets from an action (exp map per spherical joint, angle per revolute joint),
+        clipped to [low, high]. Plain float maths: for ~30 numbers it beats numpy's call overhead."""
+        values = [min(max(a, lo), hi) for a, lo, hi in zip(action, low, high)]
+        targets, i = [], 0
+        for spherical in self._is_spherical_list:
             if spherical:
-                targets.append(quats[qi])
-                qi += 1
+                x, y, z = values[i], values[i + 1], values[i + 2]
+                i += 3
+                angle = math.sqrt(x * x + y * y + z * z)
+                scale = math.sin(0.5 * angle) / angle if angle > 1e-8 else 0.5
+                targets.append([x * scale, y * scale, z * scale, math.cos(0.5 * angle)])
             else:
-                targets.append([angles[ai]])
-                ai += 1
+                targets.append([values[i]])
+                i += 1
         self._targets = targets
 
     def push(self, link: int, impulse, point, duration: float):
@@ -200,7 +210,7 @@ class World:
         for field in (0, 6, 7, 1):  # link COM position, linear velocity, angular velocity, rotation
             for link in links:
                 values += link[field]
-        flat = np.array(values)
+        flat = np.fromiter(values, np.float64, len(values))
         lay, L = self.layout, self.num_links
         quats = flat[lay.quats].reshape(-1, 4)
         ang_vels = flat[lay.ang_vels].reshape(-1, 3)
