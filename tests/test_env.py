@@ -56,35 +56,33 @@ def test_humanoid_model(walk_env):
 
 
 def test_reward_terms_are_one_at_the_reference_and_fall_with_error(walk_env):
-    env = walk_env
-    env.reset(seed=3)
-    sim, ref = env._sim, env._ref  # just reset onto the reference
-    to_heading = quat.inverse_heading(sim.root_quat, 1)[0]
-    com_vel = (env._masses @ sim.link_vel + env._base_mass * sim.root_vel) / env._total_mass
-    ee_rel = env._end_effectors_rel(sim, to_heading)
-    reward, terms, tracking = env.reward_fn(sim, ref, ee_rel, com_vel)
-    for name, value in terms.items():
-        assert value == pytest.approx(1.0, abs=1e-3), name
-    assert reward == pytest.approx(1.0, abs=1e-3)
-    assert tracking["joint_angle_error"] < 1e-3 and tracking["end_effector_error"] < 1e-3
+    walk_env.reset(seed=3)
+    batch = walk_env.batch
+    sim, ref = batch.sim, batch.ref  # just reset onto the reference
+    to_heading = quat.inverse_heading_batch(sim.root_quat, 1)[0]
+    com_vel = batch.com_vel(sim)
+    ee_rel = batch.end_effectors_rel(sim, to_heading)
+    reward, terms, tracking = batch.reward_fn(sim, ref, ee_rel, com_vel)
+    assert np.allclose(terms, 1.0, atol=1e-3) and reward[0] == pytest.approx(1.0, abs=1e-3)
+    assert tracking["joint_angle_error"][0] < 1e-3 and tracking["end_effector_error"][0] < 1e-3
 
-    lay = env.world.layout
+    lay = batch.layout
 
     def perturbed(scale):
-        tracked = sim.tracked.copy()
-        quats = tracked[lay.quats].reshape(-1, 4)
-        quats[1:] = quat.multiply(quats[1:], quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), scale))
-        tracked[lay.ang_vels] += scale
-        tracked[lay.root_pos] += scale * 0.1
-        s = sim._replace(tracked=tracked, quats=tracked[lay.quats].reshape(-1, 4), root_pos=tracked[lay.root_pos])
-        return env.reward_fn(s, ref, ee_rel + np.array([scale * 0.1, 0, 0]), com_vel + scale)
+        flat = sim.flat.copy()
+        quats = flat[:, lay.quats].reshape(1, -1, 4)
+        quats[:, 1:] = quat.multiply(quats[:, 1:], quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), scale))
+        flat[:, lay.quats] = quats.reshape(1, -1)
+        flat[:, lay.ang_vels] += scale
+        flat[:, lay.root_pos] += scale * 0.1
+        s = batch.worlds[0].batch_views(flat)
+        return batch.reward_fn(s, ref, ee_rel + np.array([scale * 0.1, 0, 0]), com_vel + scale)
 
-    previous = terms
+    previous = terms[0]
     for scale in (0.05, 0.2, 0.5):
         _, t, _ = perturbed(scale)
-        for name in t:
-            assert t[name] < previous[name], (name, scale)
-        previous = t
+        assert np.all(t[0] < previous), scale
+        previous = t[0]
 
 
 def test_reward_is_computed_after_the_action(walk_env):
@@ -187,11 +185,12 @@ def test_reference_is_synced_to_the_character_each_cycle():
     cycles, gaps = 0, []
     while cycles < 3:
         env.step(zero)  # the character falls and stays behind; the reference runs on
-        if env._ref.cycle != cycles:
-            cycles = env._ref.cycle
-            gap = (env._ref.root_pos - env._sim.root_pos)[[0, 2]]
+        ref, sim = env.batch.ref, env.batch.sim
+        if ref.cycle[0] != cycles:
+            cycles = ref.cycle[0]
+            gap = (ref.root_pos[0] - sim.root_pos[0])[[0, 2]]
             gaps.append(np.linalg.norm(gap))
-            heading_gap = quat.heading(env._ref.root_quat, 1) - quat.heading(env._sim.root_quat, 1)
+            heading_gap = quat.heading(ref.root_quat[0], 1) - quat.heading(sim.root_quat[0], 1)
             assert abs(np.angle(np.exp(1j * heading_gap))) < 1e-6
     assert max(gaps) < 0.2  # run moves 2.8 m per cycle: without the sync the gap would grow by that much
     env.close()

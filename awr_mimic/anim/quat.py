@@ -190,3 +190,54 @@ def inverse_heading(q, up: int) -> tuple[np.ndarray, np.ndarray]:
     the heading frame of one body: v @ m3.T, quats @ m4.T."""
     h = yaw_quat(-heading(q, up), up)
     return matrix(h), left_matrix(h)
+
+
+def inverse_heading_batch(q: np.ndarray, up: int) -> tuple[np.ndarray, np.ndarray]:
+    """inverse_heading for many bodies: (K, 3, 3) and (K, 4, 4) matrices, q is (K, 4)."""
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    fx = 1 - 2 * (y * y + z * z)
+    angle = -(np.arctan2(-2 * (x * z - y * w), fx) if up == 1 else np.arctan2(2 * (x * y + z * w), fx))
+    # A yaw's rotation matrix is cos(a) A + sin(a) B + C, and its left-multiplication matrix
+    # cos(a/2) D + sin(a/2) E, with constant patterns: a few whole-array operations for all K.
+    a3, b3, c3, d4, e4 = _YAW_PATTERNS[up]
+    angle = angle[:, None, None]
+    half = 0.5 * angle
+    return np.cos(angle) * a3 + np.sin(angle) * b3 + c3, np.cos(half) * d4 + np.sin(half) * e4
+
+
+def _yaw_patterns(up: int):
+    c3 = np.zeros((3, 3))
+    c3[up, up] = 1.0
+    a3 = matrix(yaw_quat(0.0, up)) - c3
+    b3 = matrix(yaw_quat(math.pi / 2, up)) - c3
+    d4 = left_matrix(yaw_quat(0.0, up))  # half angle 0: cos part
+    e4 = left_matrix(yaw_quat(math.pi, up))  # half angle pi/2: sin part
+    return a3, b3, c3, d4, e4
+
+
+def matrices(q: np.ndarray) -> np.ndarray:
+    """(K, 3, 3) rotation matrices of (K, 4) quaternions."""
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    m = np.empty((len(q), 3, 3))
+    m[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    m[:, 0, 1] = 2 * (x * y - z * w)
+    m[:, 0, 2] = 2 * (x * z + y * w)
+    m[:, 1, 0] = 2 * (x * y + z * w)
+    m[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    m[:, 1, 2] = 2 * (y * z - x * w)
+    m[:, 2, 0] = 2 * (x * z - y * w)
+    m[:, 2, 1] = 2 * (y * z + x * w)
+    m[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return m
+
+
+def left_matrices(q: np.ndarray) -> np.ndarray:
+    """(K, 4, 4) left-multiplication matrices of (K, 4) quaternions (see left_matrix)."""
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return np.stack(
+        [np.stack([w, -z, y, x], 1), np.stack([z, w, -x, y], 1), np.stack([-y, x, w, z], 1), np.stack([-x, -y, -z, w], 1)],
+        axis=1,
+    )
+
+
+_YAW_PATTERNS = {up: _yaw_patterns(up) for up in (1, 2)}

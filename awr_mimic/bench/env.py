@@ -32,6 +32,8 @@ def add_arguments(parser):
     parser.add_argument("--tracking-rates", default="120,240,480", help="sim rates of the tracking table")
     parser.add_argument("--tracking-clips", default=None, help="clips of the tracking table (default: --clip)")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--num-envs", type=int, default=8,
+                        help="envs stepped together in one process for the batched figure (samplers do this)")
     parser.add_argument("--skip-tracking", action="store_true")
 
 
@@ -64,7 +66,7 @@ def env_round(env, steps, rng, actions_out):
 def raw_round(env, lengths, actions, rng):
     """The same episodes with stable PD + stepSimulation only (resets at the same points)."""
     world, clip = env.world, env.clip
-    sph, rev = env._sph_action, env._rev_action
+    sph, rev = env.batch.sph_action, env.batch.rev_action
     starts = [clip.sample(rng.uniform(0, clip.duration)) for _ in lengths]
     # targets prepared outside the timed loop: the limit is physics alone
     targets = [(quat.from_expmap(a[sph].reshape(-1, 3)), a[rev].astype(np.float64)) for a in actions]
@@ -113,6 +115,62 @@ def speed(character, clip, sim_hz, steps, rounds, seed=0):
     }
 
 
+def batch_speed(character, clip, sim_hz, num_envs, steps, rounds, seed=0):
+    """Like `speed`, for `num_envs` envs stepped together by a MimicBatch on one core."""
+    from awr_mimic.envs.batch import MimicBatch
+
+    options = {} if sim_hz is None else {"sim_hz": sim_hz}
+    batch = MimicBatch(num_envs, character=character, clip=clip, **options)
+    rng = np.random.default_rng(seed)
+    low, high = batch.action_low, batch.action_high
+    clip_obj, worlds = batch.clip, batch.worlds
+    env_rates, raw_rates = [], []
+
+    def env_round(n):
+        batch.reset(np.arange(num_envs), rng.uniform(size=num_envs))
+        actions = rng.uniform(low, high, size=(n, num_envs, len(low)))
+        done = np.zeros((n, num_envs), dtype=bool)
+        start = time.process_time()
+        for t in range(n):
+            _, _, terminated, truncated, _ = batch.step(actions[t])
+            ended = np.flatnonzero(terminated | truncated)
+            done[t, ended] = True
+            if len(ended):
+                batch.reset(ended, rng.uniform(size=len(ended)))
+        return time.process_time() - start, actions, done
+
+    def raw_round(actions, done):
+        n = len(actions)
+        starts = [clip_obj.sample(rng.uniform(0, clip_obj.duration)) for _ in range(int(done.sum()) + num_envs)]
+        sph, rev = batch.sph_action, batch.rev_action
+        targets = [[(quat.from_expmap(a[sph].reshape(-1, 3)), a[rev]) for a in row] for row in actions]
+        substeps, used = batch.substeps, 0
+        start = time.process_time()
+        for t in range(n):
+            for i, world in enumerate(worlds):
+                if t == 0 or done[t - 1, i]:
+                    ref = starts[used]
+                    used += 1
+                    world.set_state(ref.root_pos, ref.root_quat, ref.root_vel, ref.root_ang_vel, ref.joint_quats,
+                                    ref.joint_angles, ref.joint_ang_vels, ref.joint_angle_vels)
+                world.set_pd_targets(*targets[t][i])
+                world.step_physics(substeps)
+        return time.process_time() - start
+
+    try:
+        env_round(20)  # warm-up
+        per_round = max(1, steps // num_envs)
+        for _ in range(rounds):
+            seconds, actions, done = env_round(per_round)
+            env_rates.append(per_round * num_envs / seconds)
+            raw_rates.append(per_round * num_envs / raw_round(actions, done))
+    finally:
+        batch.close()
+    ratios = [e / r for e, r in zip(env_rates, raw_rates)]
+    return {"num_envs": num_envs, "env_steps_per_s": statistics.median(env_rates),
+            "raw_steps_per_s": statistics.median(raw_rates), "ratio": statistics.median(ratios), "ratios": ratios}
+
+
 def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
     """Mean reward over the first steps and survival time, tracking reference_action() from RSI."""
     env = _make(character, clip, sim_hz=sim_hz)
@@ -137,10 +195,16 @@ def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
 def run(args) -> int:
     print(f"awr-mimic bench env: character={args.character} clip={args.clip} (one core, medians of {args.rounds} rounds)")
     s = speed(args.character, args.clip, args.sim_hz, args.steps, args.rounds)
-    print(f"  sim {s['sim_hz']} Hz, {s['substeps']} substeps per control step")
+    print(f"  sim {s['sim_hz']} Hz, {s['substeps']} substeps per control step; one env:")
     print(f"  env control steps/s        {s['env_steps_per_s']:8.0f}   (rounds: {', '.join(f'{x:.0f}' for x in s['env_rounds'])})")
     print(f"  raw physics limit steps/s  {s['raw_steps_per_s']:8.0f}   (= {s['raw_physics_steps_per_s']:.0f} physics steps/s)")
     print(f"  ratio env / raw            {s['ratio']:8.3f}   (median of per-round ratios: {', '.join(f'{x:.2f}' for x in s['ratios'])})")
+    if args.num_envs > 1:
+        b = batch_speed(args.character, args.clip, args.sim_hz, args.num_envs, args.steps, args.rounds)
+        print(f"  {b['num_envs']} envs stepped together (one core, as in a sampler worker):")
+        print(f"  env control steps/s        {b['env_steps_per_s']:8.0f}")
+        print(f"  raw physics limit steps/s  {b['raw_steps_per_s']:8.0f}")
+        print(f"  ratio env / raw            {b['ratio']:8.3f}   (median of per-round ratios: {', '.join(f'{x:.2f}' for x in b['ratios'])})")
     if not args.skip_tracking:
         clips = (args.tracking_clips or args.clip).split(",")
         rates = [int(r) for r in args.tracking_rates.split(",")]

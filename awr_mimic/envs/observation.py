@@ -22,15 +22,21 @@ def observation_size(num_links: int) -> int:
     return 2 + 13 * num_links
 
 
-def observe(phase: float, sim, up_axis: int, heading_frame: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """heading_frame: `quat.inverse_heading(sim.root_quat, up_axis)`, shared with the reward."""
-    to_heading, to_heading_rot = heading_frame
-    n = len(sim.link_pos)
+def observe(phase, sim, up_axis: int, to_heading: np.ndarray, to_heading_rot: np.ndarray) -> np.ndarray:
+    """Observations (K, 2 + 13L) of a batch of K simulated states.
+
+    phase (K,); to_heading (K, 3, 3) and to_heading_rot (K, 4, 4): `quat.inverse_heading_batch`
+    of the roots, shared with the reward.
+    """
+    n = sim.link_pos.shape[1]
     vectors = sim.link_vectors.copy()  # [link_pos; link_vel; link_ang_vel]
-    vectors[:n] -= sim.root_pos
-    vectors = vectors @ to_heading.T
-    rot = sim.link_quat @ to_heading_rot.T
-    rot *= np.sign(rot[:, 3:4] + 1e-300)  # w >= 0
+    vectors[:, :n] -= sim.root_pos[:, None]
+    vectors = vectors @ to_heading.transpose(0, 2, 1)
+    rot = sim.link_quat @ to_heading_rot.transpose(0, 2, 1)
+    rot *= np.sign(rot[..., 3:4] + 1e-300)  # w >= 0
+    k = len(vectors)
     return np.concatenate(
-        ((phase, sim.root_pos[up_axis]), vectors[:n].ravel(), rot.ravel(), vectors[n:].ravel()), dtype=np.float32
+        (np.asarray(phase).reshape(k, 1), sim.root_pos[:, up_axis : up_axis + 1], vectors[:, :n].reshape(k, -1),
+         rot.reshape(k, -1), vectors[:, n:].reshape(k, -1)),
+        axis=1, dtype=np.float32,
     )

@@ -20,43 +20,43 @@ from awr_mimic.characters.character import Character
 from awr_mimic.envs.layout import StateLayout
 
 
-class RefState:
-    """The reference at one time: one flat array in the `StateLayout` (the tracked block),
+class RefBatch:
+    """The reference of K envs: (K, D) flat arrays in the `StateLayout` (the tracked block),
     followed by the end effectors relative to the root (E x 3) and the COM velocity (3)."""
 
     __slots__ = ("phase", "cycle", "flat", "layout")
 
-    def __init__(self, phase: float, cycle: int, flat: np.ndarray, layout: StateLayout):
+    def __init__(self, phase: np.ndarray, cycle: np.ndarray, flat: np.ndarray, layout: StateLayout):
         self.phase, self.cycle, self.flat, self.layout = phase, cycle, flat, layout
 
     @property
     def tracked(self):
-        return self.flat[: self.layout.size]
+        return self.flat[:, : self.layout.size]
 
     @property
-    def quats(self):  # (1+S, 4): root rotation (world), then spherical joints (local)
-        return self.flat[self.layout.quats].reshape(-1, 4)
+    def quats(self):  # (K, 1+S, 4): root rotation (world), then spherical joints (local)
+        return self.flat[:, self.layout.quats].reshape(len(self.flat), -1, 4)
 
     @property
-    def ang_vels(self):  # (1+S, 3): root angular velocity (world), then joints (local)
-        return self.flat[self.layout.ang_vels].reshape(-1, 3)
+    def ang_vels(self):  # (K, 1+S, 3): root angular velocity (world), then joints (local)
+        return self.flat[:, self.layout.ang_vels].reshape(len(self.flat), -1, 3)
 
-    root_pos = property(lambda self: self.flat[self.layout.root_pos])
-    root_vel = property(lambda self: self.flat[self.layout.root_vel])
-    root_quat = property(lambda self: self.quats[0])
-    root_ang_vel = property(lambda self: self.ang_vels[0])
-    joint_quats = property(lambda self: self.quats[1:])
-    joint_ang_vels = property(lambda self: self.ang_vels[1:])
-    joint_angles = property(lambda self: self.flat[self.layout.joint_angles])
-    joint_angle_vels = property(lambda self: self.flat[self.layout.joint_angle_vels])
-
-    @property
-    def end_effector_rel(self):  # (E, 3) root-relative in the heading frame, height above ground
-        return self.flat[self.layout.size : -3].reshape(-1, 3)
+    root_pos = property(lambda self: self.flat[:, self.layout.root_pos])
+    root_vel = property(lambda self: self.flat[:, self.layout.root_vel])
+    root_quat = property(lambda self: self.quats[:, 0])
+    root_ang_vel = property(lambda self: self.ang_vels[:, 0])
+    joint_quats = property(lambda self: self.quats[:, 1:])
+    joint_ang_vels = property(lambda self: self.ang_vels[:, 1:])
+    joint_angles = property(lambda self: self.flat[:, self.layout.joint_angles])
+    joint_angle_vels = property(lambda self: self.flat[:, self.layout.joint_angle_vels])
 
     @property
-    def com_vel(self):  # (3,) whole-body COM velocity, world
-        return self.flat[-3:]
+    def end_effector_rel(self):  # (K, E, 3) root-relative in the heading frame, height above ground
+        return self.flat[:, self.layout.size : -3].reshape(len(self.flat), -1, 3)
+
+    @property
+    def com_vel(self):  # (K, 3) whole-body COM velocity, world
+        return self.flat[:, -3:]
 
 
 class ReferenceMotion:
@@ -108,80 +108,71 @@ class ReferenceMotion:
         small = theta < 1e-6  # nearly equal: quat.slerp falls back to lerp
         self._slerp_q0, self._slerp_q1, self._slerp_theta = q0, q1, theta
         self._slerp_inv_sin = np.where(small, 0.0, 1.0 / np.where(small, 1.0, np.sin(theta)))
-        self._slerp_any_small = small.any(axis=1)
 
-        self._times = clip.frame_times.tolist()
-        self._durations = clip.frame_durations.tolist()
+        self._frame_times = clip.frame_times
+        self._frame_durations = clip.frame_durations
         self._last = clip.num_frames - 2
-        self.reset_transform()
+        self.flat_size = size
+        lay = self.layout
+        # the world vectors a clip-to-world map rotates: root position, velocity, angular velocity, COM velocity
+        self._world_vectors = np.array([np.arange(s.start, s.start + 3) for s in
+                                        (lay.root_pos, lay.root_vel, lay.root_ang_vel, slice(size - 3, size))])
 
-    def reset_transform(self):
-        self.yaw_quat = quat.IDENTITY.copy()
-        self.translation = np.zeros(3)
-        self._identity = True
+    def locate_batch(self, t: np.ndarray):
+        """Frame interval k, blend alpha, phase, cycle and whether the clip moves, for times t (K,)."""
+        duration = self.clip.duration
+        t = np.asarray(t, dtype=np.float64)
+        if self.clip.loop == "wrap":
+            cycle = np.floor(t / duration)
+            local_t = t - cycle * duration
+            moving = None
+        else:
+            cycle = np.zeros_like(t)
+            moving = (t >= 0.0) & (t <= duration)  # a clamped clip ends at rest
+            local_t = np.clip(t, 0.0, duration)
+        k = np.clip(np.searchsorted(self._frame_times, local_t, side="right") - 1, 0, self._last)
+        alpha = np.clip((local_t - self._frame_times[k]) / self._frame_durations[k], 0.0, 1.0)
+        return k, alpha, local_t / duration, cycle.astype(np.int64), moving
 
-    def sync_to(self, t: float, sim_root_pos: np.ndarray, sim_root_quat: np.ndarray):
-        """Re-fit the clip-to-world map so the reference root at t is over the simulated root."""
+    def at_batch(self, where, rot3: np.ndarray, rot4: np.ndarray, translation: np.ndarray) -> RefBatch:
+        """The reference for K envs located by `locate_batch`, mapped to the world by each env's
+        yaw rotation (K, 3, 3) / (K, 4, 4) and translation (K, 3)."""
+        k, alpha, phase, cycle, moving = where
+        lay = self.layout
+        a = alpha[:, None]
+        flat = self._start[k] + a * self._slope[k]
+        # slerp, precomputed per interval; nearly equal rotations fall back to lerp weights
+        theta, inv_sin = self._slerp_theta[k], self._slerp_inv_sin[k]
+        wa = np.where(inv_sin > 0.0, np.sin((1.0 - a) * theta) * inv_sin, 1.0 - a)
+        wb = np.where(inv_sin > 0.0, np.sin(a * theta) * inv_sin, a)
+        quats = wa[..., None] * self._slerp_q0[k] + wb[..., None] * self._slerp_q1[k]
+        flat[:, lay.quats] = quats.reshape(len(k), -1)
+        flat[:, lay.root_pos] += cycle[:, None] * self.clip.cycle_offset
+        if moving is not None and not moving.all():
+            flat[~moving] *= self._at_rest
+        # the root's world quantities follow each env's clip-to-world map
+        vectors = flat[:, self._world_vectors] @ rot3.transpose(0, 2, 1)  # (K, 4, 3)
+        vectors[:, 0] += translation
+        flat[:, self._world_vectors] = vectors
+        flat[:, lay.root_quat] = (rot4 @ flat[:, lay.root_quat, None])[..., 0]
+        return RefBatch(phase, cycle, flat, lay)
+
+    def sync_transform(self, t: float, sim_root_pos, sim_root_quat) -> tuple[float, np.ndarray]:
+        """The clip-to-world map (yaw angle, translation) that puts the reference root at t over
+        the simulated root, with the same heading."""
         sample = self.clip.sample(t)
         yaw = quat.heading(sim_root_quat, self.up) - quat.heading(sample.root_quat, self.up)
-        self.yaw_quat = quat.yaw_quat(yaw, self.up)
-        translation = sim_root_pos - quat.rotate(self.yaw_quat, sample.root_pos)
+        translation = np.asarray(sim_root_pos, dtype=np.float64) - quat.rotate(quat.yaw_quat(yaw, self.up), sample.root_pos)
         translation[self.up] = 0.0
-        self.translation = translation
-        self._rot3 = quat.matrix(self.yaw_quat)
-        self._rot4 = quat.left_matrix(self.yaw_quat)
-        self._identity = False
+        return yaw, translation
 
-    def locate(self, t: float) -> tuple[int, float, float, int, bool]:
-        """Frame interval k, blend alpha, phase, cycle, and whether the clip is moving."""
-        duration = self.clip.duration
-        if self.clip.loop == "wrap":
-            cycle = math.floor(t / duration)
-            local_t = t - cycle * duration
-            moving = True
-        else:
-            cycle = 0
-            moving = 0.0 <= t <= duration  # a clamped clip ends at rest
-            local_t = min(max(t, 0.0), duration)
-        k = min(max(bisect.bisect_right(self._times, local_t) - 1, 0), self._last)
-        alpha = min(max((local_t - self._times[k]) / self._durations[k], 0.0), 1.0)
-        return k, alpha, local_t / duration, cycle, moving
-
-    def at(self, t: float, where=None) -> RefState:
-        """The reference at t; `where` is `locate(t)` if the caller has it already."""
-        k, alpha, phase, cycle, moving = where or self.locate(t)
-        lay = self.layout
-        flat = self._start[k] + alpha * self._slope[k]
-        flat[lay.quats] = self._slerp(k, alpha).ravel()
-        if cycle:
-            flat[lay.root_pos] += cycle * self.clip.cycle_offset
-        if not moving:
-            flat *= self._at_rest
-        if not self._identity:  # the root's world quantities follow the clip-to-world map
-            rot = self._rot3
-            flat[lay.root_pos] = rot @ flat[lay.root_pos] + self.translation
-            flat[lay.root_vel] = rot @ flat[lay.root_vel]
-            flat[lay.root_ang_vel] = rot @ flat[lay.root_ang_vel]
-            flat[-3:] = rot @ flat[-3:]
-            flat[lay.root_quat] = self._rot4 @ flat[lay.root_quat]
-        return RefState(phase, cycle, flat, lay)
-
-    def _slerp(self, k: int, alpha: float) -> np.ndarray:
-        theta = self._slerp_theta[k]
-        if self._slerp_any_small[k]:
-            return quat.slerp(self._slerp_q0[k], self._slerp_q1[k], np.full(len(theta), alpha))
-        inv_sin = self._slerp_inv_sin[k]
-        wa = np.sin((1.0 - alpha) * theta) * inv_sin
-        wb = np.sin(alpha * theta) * inv_sin
-        return wa[:, None] * self._slerp_q0[k] + wb[:, None] * self._slerp_q1[k]
-
-    def link_frames(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def link_frames(self, t: float, yaw_quat=quat.IDENTITY, translation=np.zeros(3)) -> tuple[np.ndarray, np.ndarray]:
         """World link frames (L, 3), (L, 4) of the reference at t: for viewers, not the hot path."""
         s = self.clip.sample(t)
         skeleton = self.character.skeleton
         fk = skeleton.forward_kinematics(
-            quat.rotate(self.yaw_quat, s.root_pos) + self.translation,
-            quat.multiply(self.yaw_quat, s.root_quat),
+            quat.rotate(yaw_quat, s.root_pos) + translation,
+            quat.multiply(yaw_quat, s.root_quat),
             self.clip.local_rotations(skeleton, s.joint_quats, s.joint_angles),
         )
         return fk.frame_pos, fk.frame_quat

@@ -6,8 +6,6 @@ with the terms below. Every error is computed for all joints at once.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 # term: (weight, scale k). DeepMimic's raw weights 0.5/0.05/0.15/0.2/0.1 already sum to 1.
@@ -21,8 +19,7 @@ TERMS = {
 TERM_NAMES = tuple(TERMS)
 _WEIGHTS = np.array([w for w, _ in TERMS.values()])
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
-_WEIGHT_LIST = _WEIGHTS.tolist()
-_SCALE_LIST = [k for _, k in TERMS.values()]
+_SCALES = np.array([k for _, k in TERMS.values()])
 
 
 class ImitationReward:
@@ -46,34 +43,31 @@ class ImitationReward:
         self.num_joints = len(joint_weights)
 
     def __call__(self, sim, ref, sim_ee_rel, sim_com_vel):
-        """Returns (reward, term values, tracking errors).
+        """Rewards (K,), term values (K, 5) in TERM_NAMES order, and tracking errors {name: (K,)}.
 
-        sim_ee_rel: the simulated end effectors relative to the root in its heading frame,
-        height above ground (E, 3). Whole-array numpy only: this runs every control step.
+        sim, ref: batches of K states in the shared StateLayout. sim_ee_rel: the simulated end
+        effectors relative to the root in its heading frame, height above ground (K, E, 3).
+        Whole-array numpy over all K envs at once: this runs every control step.
         """
         diff = sim.tracked - ref.tracked
-        pose_rev, vel_err, root_lin = self.linear_weights @ (diff * diff)
+        linear = (diff * diff) @ self.linear_weights.T  # (K, 3): revolute pose, velocity, root w/o rotation
         # rotations: angle of the quaternion difference, root first
-        dot = np.abs(np.einsum("ij,ij->i", sim.quats, ref.quats))
-        rot_angle = 2.0 * np.arccos(np.minimum(dot, 1.0))
-        pose_err = float(pose_rev + self.rot_weights @ (rot_angle * rot_angle))
-        root_angle = float(rot_angle[0])
-        root_err = float(root_lin) + 0.1 * root_angle * root_angle
+        dot = np.abs(np.einsum("kji,kji->kj", sim.quats, ref.quats))
+        rot_angle = 2.0 * np.arccos(np.minimum(dot, 1.0))  # (K, 1+S)
+        errors = np.empty((len(diff), len(TERM_NAMES)))
+        errors[:, 0] = linear[:, 0] + (rot_angle * rot_angle) @ self.rot_weights  # pose
+        errors[:, 1] = linear[:, 1]  # velocity
         # end effectors: mean squared distance in the root-relative heading frame
         ee_diff = sim_ee_rel - ref.end_effector_rel
-        ee_dist2 = np.einsum("ij,ij->i", ee_diff, ee_diff)
-        num_ee = len(ee_dist2)
-        ee_err = float(ee_dist2.sum()) / num_ee if num_ee else 0.0
-        # centre of mass velocity
+        ee_dist2 = np.einsum("kei,kei->ke", ee_diff, ee_diff)
+        errors[:, 2] = ee_dist2.mean(axis=1) if ee_dist2.shape[1] else 0.0
+        errors[:, 3] = linear[:, 2] + 0.1 * rot_angle[:, 0] ** 2  # root
         dc = sim_com_vel - ref.com_vel
-        com_err = 0.1 * float(dc @ dc)
-
-        errors = (pose_err, float(vel_err), ee_err, root_err, com_err)
-        terms = {name: math.exp(-k * e) for name, k, e in zip(TERM_NAMES, _SCALE_LIST, errors)}
-        reward = sum(w * v for w, v in zip(_WEIGHT_LIST, terms.values()))
+        errors[:, 4] = 0.1 * np.einsum("ki,ki->k", dc, dc)  # centre of mass velocity
+        terms = np.exp(-_SCALES * errors)
         tracking = {
-            "joint_angle_error": (float(rot_angle[1:].sum()) + float(np.abs(diff[self.angles]).sum()))
+            "joint_angle_error": (rot_angle[:, 1:].sum(axis=1) + np.abs(diff[:, self.angles]).sum(axis=1))
             / max(self.num_joints, 1),
-            "end_effector_error": float(np.sqrt(ee_dist2).sum()) / num_ee if num_ee else 0.0,
+            "end_effector_error": np.sqrt(ee_dist2).mean(axis=1) if ee_dist2.shape[1] else np.zeros(len(diff)),
         }
-        return reward, terms, tracking
+        return terms @ _WEIGHTS, terms, tracking

@@ -6,7 +6,6 @@ pybullet's STABLE_PD_CONTROL torques last for one `stepSimulation` only.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -97,26 +96,9 @@ class World:
 
     def set_pd_targets(self, joint_quats: np.ndarray, joint_angles: np.ndarray):
         """PD targets for the coming control step: spherical quats (S, 4), revolute angles (R,)."""
-        quats = iter(joint_quats.tolist())
-        angles = iter(joint_angles.tolist())
+        quats = iter(joint_quats.tolist() if isinstance(joint_quats, np.ndarray) else joint_quats)
+        angles = iter(joint_angles.tolist() if isinstance(joint_angles, np.ndarray) else joint_angles)
         self._targets = [next(quats) if spherical else [next(angles)] for spherical in self.is_spherical]
-
-    def set_pd_targets_from_action(self, action, low, high):
-        """PD targets from an action (exp map per spherical joint, angle per revolute joint),
-        clipped to [low, high]. Plain float maths: for ~30 numbers it beats numpy's call overhead."""
-        values = [min(max(a, lo), hi) for a, lo, hi in zip(action, low, high)]
-        targets, i = [], 0
-        for spherical in self._is_spherical_list:
-            if spherical:
-                x, y, z = values[i], values[i + 1], values[i + 2]
-                i += 3
-                angle = math.sqrt(x * x + y * y + z * z)
-                scale = math.sin(0.5 * angle) / angle if angle > 1e-8 else 0.5
-                targets.append([x * scale, y * scale, z * scale, math.cos(0.5 * angle)])
-            else:
-                targets.append([values[i]])
-                i += 1
-        self._targets = targets
 
     def push(self, link: int, impulse, point, duration: float):
         """Queue an impulse (N s, world frame) on `link` at world `point`, spread as a constant
@@ -185,17 +167,20 @@ class World:
         self.layout = StateLayout(self.num_spherical, self.num_revolute)
         self._links = slice(self.layout.size, self.layout.size + 9 * self.num_links)
         self._link_quats = slice(self._links.stop, self._links.stop + 4 * self.num_links)
+        self.state_size = self._link_quats.stop
         self._sph_order = [int(i) for i in np.flatnonzero(self.is_spherical)]
         self._rev_order = [int(i) for i in np.flatnonzero(~self.is_spherical)]
 
-    def read_state(self) -> "SimState":
-        """Everything the observation and reward need: 4 pybullet calls, one array conversion."""
+    def state_values(self) -> list:
+        """The character's state as a flat list of floats in `state_layout` order: four pybullet calls."""
         cid, body = self.client, self.body
         base_pos, base_quat = p.getBasePositionAndOrientation(body, physicsClientId=cid)
         base_vel, base_ang_vel = p.getBaseVelocity(body, physicsClientId=cid)
         links = p.getLinkStates(body, self.link_indices, computeLinkVelocity=1, computeForwardKinematics=1,
                                 physicsClientId=cid)
         joints = p.getJointStatesMultiDof(body, self.joint_indices, physicsClientId=cid)
+        if self._has_base_offset:  # report the base link frame, not its centre of mass
+            base_pos, base_quat, base_vel = self._base_frame(base_pos, base_quat, base_vel, base_ang_vel)
         sph, rev = self._sph_order, self._rev_order
         values = [*base_pos, *base_vel, *base_quat]
         for j in sph:
@@ -210,26 +195,34 @@ class World:
         for field in (0, 6, 7, 1):  # link COM position, linear velocity, angular velocity, rotation
             for link in links:
                 values += link[field]
-        flat = np.fromiter(values, np.float64, len(values))
-        lay, L = self.layout, self.num_links
-        quats = flat[lay.quats].reshape(-1, 4)
-        ang_vels = flat[lay.ang_vels].reshape(-1, 3)
-        vectors = flat[self._links].reshape(3 * L, 3)
-        state = SimState(
-            tracked=flat[: lay.size], root_pos=flat[lay.root_pos], root_quat=quats[0], root_vel=flat[lay.root_vel],
-            root_ang_vel=ang_vels[0], quats=quats, ang_vels=ang_vels, joint_quats=quats[1:],
-            joint_angles=flat[lay.joint_angles], joint_ang_vels=ang_vels[1:],
-            joint_angle_vels=flat[lay.joint_angle_vels], link_vectors=vectors,
-            link_pos=vectors[:L], link_vel=vectors[L : 2 * L], link_ang_vel=vectors[2 * L :],
-            link_quat=flat[self._link_quats].reshape(L, 4),
+        return values
+
+    def _base_frame(self, com_pos, com_quat, com_vel, ang_vel):
+        root_quat = quat.multiply(np.array(com_quat), quat.conjugate(self._base_com_quat))
+        offset = quat.rotate(root_quat, self._base_com_offset)
+        root_pos = np.array(com_pos) - offset
+        root_vel = np.array(com_vel) - np.cross(ang_vel, offset)
+        return root_pos.tolist(), root_quat.tolist(), root_vel.tolist()
+
+    def batch_views(self, flat: np.ndarray) -> "SimBatch":
+        """Named views of (K, state_size) flat states."""
+        lay, L, K = self.layout, self.num_links, len(flat)
+        quats = flat[:, lay.quats].reshape(K, -1, 4)
+        ang_vels = flat[:, lay.ang_vels].reshape(K, -1, 3)
+        vectors = flat[:, self._links].reshape(K, 3 * L, 3)
+        return SimBatch(
+            flat=flat, tracked=flat[:, : lay.size], root_pos=flat[:, lay.root_pos], root_quat=quats[:, 0],
+            root_vel=flat[:, lay.root_vel], root_ang_vel=ang_vels[:, 0], quats=quats, ang_vels=ang_vels,
+            joint_quats=quats[:, 1:], joint_angles=flat[:, lay.joint_angles], joint_ang_vels=ang_vels[:, 1:],
+            joint_angle_vels=flat[:, lay.joint_angle_vels], link_vectors=vectors, link_pos=vectors[:, :L],
+            link_vel=vectors[:, L : 2 * L], link_ang_vel=vectors[:, 2 * L :],
+            link_quat=flat[:, self._link_quats].reshape(K, L, 4),
         )
-        if self._has_base_offset:  # report the base link frame, not its centre of mass
-            root_quat = quat.multiply(state.root_quat, quat.conjugate(self._base_com_quat))
-            offset = quat.rotate(root_quat, self._base_com_offset)
-            state.root_quat[:] = root_quat
-            state.root_pos[:] -= offset
-            state.root_vel[:] -= np.cross(state.root_ang_vel, offset)
-        return state
+
+    def read_state(self) -> "SimBatch":
+        """This world's state as a batch of one."""
+        values = self.state_values()
+        return self.batch_views(np.fromiter(values, np.float64, len(values))[None])
 
     def ground_contact_links(self) -> list[int]:
         """Links of the character touching the ground now (-1 is the base)."""
@@ -237,24 +230,25 @@ class World:
         return [c[3] for c in contacts]
 
 
-class SimState(NamedTuple):
-    """The simulated character now. Root = base link frame; joints in actuation order.
-    Every field is a view of one array; `tracked` is its leading block in the
-    `StateLayout` shared with the reference."""
+class SimBatch(NamedTuple):
+    """Simulated characters (K leading): root = base link frame, joints in actuation order.
+    Every field is a view of `flat`; `tracked` is its leading block in the StateLayout
+    shared with the reference."""
 
+    flat: np.ndarray  # (K, state_size)
     tracked: np.ndarray
-    root_pos: np.ndarray
-    root_quat: np.ndarray
+    root_pos: np.ndarray  # (K, 3)
+    root_quat: np.ndarray  # (K, 4)
     root_vel: np.ndarray
     root_ang_vel: np.ndarray  # world
-    quats: np.ndarray  # (1+S, 4)
-    ang_vels: np.ndarray  # (1+S, 3)
-    joint_quats: np.ndarray  # (S, 4) spherical, local
-    joint_angles: np.ndarray  # (R,)
-    joint_ang_vels: np.ndarray  # (S, 3) local (child) frame
-    joint_angle_vels: np.ndarray  # (R,)
-    link_vectors: np.ndarray  # (3L, 3)
-    link_pos: np.ndarray  # (L, 3) link centres of mass
-    link_vel: np.ndarray  # (L, 3)
-    link_ang_vel: np.ndarray  # (L, 3)
-    link_quat: np.ndarray  # (L, 4)
+    quats: np.ndarray  # (K, 1+S, 4)
+    ang_vels: np.ndarray  # (K, 1+S, 3)
+    joint_quats: np.ndarray  # (K, S, 4) spherical, local
+    joint_angles: np.ndarray  # (K, R)
+    joint_ang_vels: np.ndarray  # (K, S, 3) local (child) frame
+    joint_angle_vels: np.ndarray  # (K, R)
+    link_vectors: np.ndarray  # (K, 3L, 3)
+    link_pos: np.ndarray  # (K, L, 3) link centres of mass
+    link_vel: np.ndarray  # (K, L, 3)
+    link_ang_vel: np.ndarray  # (K, L, 3)
+    link_quat: np.ndarray  # (K, L, 4)

@@ -1,0 +1,239 @@
+"""K imitation environments stepped together, sharing one vectorised numpy pass.
+
+Each env owns its pybullet world; physics and the state reads run per world.
+Everything after the physics (the reference, the reward, the observation) is
+computed for all K envs with the same few whole-array operations, so the
+numpy call overhead, which dominates once physics is fast, is paid once per
+batch instead of once per env. `MimicEnv` is this with K = 1; samplers use K > 1.
+"""
+from __future__ import annotations
+
+import math
+from itertools import chain
+
+import numpy as np
+
+from awr_mimic.anim import quat
+from awr_mimic.characters import get_character, load_clip
+from awr_mimic.envs.observation import observation_size, observe
+from awr_mimic.envs.reference import ReferenceMotion
+from awr_mimic.envs.reward import ImitationReward
+from awr_mimic.envs.world import SimBatch, World
+from awr_mimic.errors import ConfigError
+
+DEFAULT_SIM_HZ = 240
+DEFAULT_CONTROL_HZ = 30
+
+
+class MimicBatch:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        character: str = "humanoid",
+        clip: str | None = None,
+        sim_hz: int = DEFAULT_SIM_HZ,
+        control_hz: int = DEFAULT_CONTROL_HZ,
+        time_limit: float = 20.0,
+        start_phase: float | None = None,
+        early_termination: bool = True,
+        sync_reference: bool = True,
+    ):
+        check_options(sim_hz, control_hz, time_limit, start_phase)
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.character = get_character(character)
+        clip = clip or self.character.default_clip
+        if clip is None:
+            raise ConfigError(f"character {self.character.name!r} has no default clip; pass clip=...")
+        self.clip = load_clip(self.character, clip)
+        self.num_envs = num_envs
+        self.sim_hz, self.control_hz = int(sim_hz), int(control_hz)
+        self.substeps = self.sim_hz // self.control_hz
+        self.dt = 1.0 / self.control_hz
+        self.time_limit = float(time_limit)
+        self.start_phase = start_phase
+        self.early_termination = early_termination
+        self.sync_reference = sync_reference
+        self.options = dict(
+            character=character, clip=clip, sim_hz=self.sim_hz, control_hz=self.control_hz,
+            time_limit=self.time_limit, start_phase=start_phase, early_termination=early_termination,
+            sync_reference=sync_reference,
+        )
+        self.up_axis = up = self.character.up_axis
+        self.worlds = [World(self.character, self.sim_hz) for _ in range(num_envs)]
+        world = self.worlds[0]
+        self.layout = world.layout
+        self.motion = ReferenceMotion(self.character, self.clip)
+        self.reward_fn = ImitationReward(
+            self.character.reward_weights, self.character.root_reward_weight, world.is_spherical, world.layout
+        )
+        skeleton = self.character.skeleton
+        self.num_links = skeleton.num_links
+        # whole-body COM velocity = link masses . link COM velocities (+ the base)
+        self._link_mass_share = skeleton.masses / skeleton.total_mass
+        self._base_mass_share = skeleton.base_mass / skeleton.total_mass
+        self._ee_links = self.character.end_effector_links
+        self._terminal_contact = np.zeros(skeleton.num_links + 1, dtype=bool)  # index -1 = base
+        self._terminal_contact[self.character.termination_links(self.clip.name)] = True
+
+        # action: exp map per spherical joint, angle per revolute joint
+        low, high = [], []
+        for link, spherical in zip(world.joint_indices, world.is_spherical):
+            if spherical:
+                low += [-math.pi] * 3
+                high += [math.pi] * 3
+            else:
+                lo, hi = skeleton.joint_limits[link]
+                lo, hi = (lo, hi) if lo < hi else (-math.pi, math.pi)
+                low.append(lo)
+                high.append(hi)
+        self.action_low, self.action_high = np.array(low), np.array(high)
+        sizes = np.where(world.is_spherical, 3, 1)
+        self.sph_action = np.flatnonzero(np.repeat(world.is_spherical, sizes))
+        self.rev_action = np.setdiff1d(np.arange(len(low)), self.sph_action)
+        self.observation_size = observation_size(skeleton.num_links)
+
+        # steps in a full-horizon episode from phase 0: the normaliser of returns
+        horizon = self.time_limit if self.clip.loop == "wrap" else min(self.time_limit, self.clip.duration)
+        self.horizon_steps = max(1, int(math.ceil(horizon * self.control_hz - 1e-9)))
+        self.max_steps = int(math.ceil(self.time_limit * self.control_hz - 1e-9))
+
+        K = num_envs
+        self.time = np.zeros(K)
+        self.steps = np.zeros(K, dtype=np.int64)
+        self.cycle = np.zeros(K, dtype=np.int64)
+        # per env clip-to-world map of the reference: yaw rotation (3x3 and 4x4 forms), translation
+        self.ref_rot3 = np.tile(np.eye(3), (K, 1, 1))
+        self.ref_rot4 = np.tile(np.eye(4), (K, 1, 1))
+        self.ref_translation = np.zeros((K, 3))
+        self.ref_yaw = np.zeros(K)
+        self.sim: SimBatch | None = None  # state after the last reset/step of each env
+        self.ref = None
+        self._state_size = world.state_size
+
+    # ------------------------------------------------------------ episodes
+
+    def reset(self, envs, phases) -> np.ndarray:
+        """Put envs (an index or indices) on the reference at `phases` (RSI); returns their observations."""
+        envs = np.atleast_1d(np.asarray(envs, dtype=np.int64))
+        phases = np.broadcast_to(np.asarray(phases, dtype=np.float64), envs.shape)
+        if np.any((phases < 0.0) | (phases > 1.0)) or not np.all(np.isfinite(phases)):
+            raise ConfigError(f"start phase must be in [0, 1], got {phases.tolist()!r}")
+        self.time[envs], self.steps[envs] = phases * self.clip.duration, 0
+        self.ref_rot3[envs], self.ref_rot4[envs] = np.eye(3), np.eye(4)
+        self.ref_translation[envs], self.ref_yaw[envs] = 0.0, 0.0
+        ref, where = self._reference(envs)
+        self.cycle[envs] = where[3]
+        for row, i in enumerate(envs.tolist()):
+            self.worlds[i].set_state(
+                ref.root_pos[row], ref.root_quat[row], ref.root_vel[row], ref.root_ang_vel[row],
+                ref.joint_quats[row], ref.joint_angles[row], ref.joint_ang_vels[row], ref.joint_angle_vels[row],
+            )
+        sim = self._read(envs)
+        return self._observe(sim, ref)
+
+    def step(self, actions: np.ndarray, envs: np.ndarray | None = None):
+        """Step envs (all by default) with actions (len(envs), A).
+
+        Returns obs (n, O) float32, rewards (n,), terminated (n,), truncated (n,), and a dict of
+        per-env arrays: reward_terms (n, 5), joint_angle_error, end_effector_error, phase, fell.
+        """
+        envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
+        actions = np.clip(np.asarray(actions, dtype=np.float64), self.action_low, self.action_high)
+        n = len(envs)
+        quats = quat.from_expmap(actions[:, self.sph_action].reshape(n, -1, 3)).tolist()
+        angles = actions[:, self.rev_action].tolist()
+        for row, i in enumerate(envs.tolist()):
+            world = self.worlds[i]
+            world.set_pd_targets(quats[row], angles[row])
+            world.step_physics(self.substeps)
+        self.time[envs] += self.dt
+        self.steps[envs] += 1
+
+        sim = self._read(envs)
+        where = self.motion.locate_batch(self.time[envs])
+        if self.sync_reference:
+            for row in np.flatnonzero(where[3] != self.cycle[envs]).tolist():
+                self._sync(int(envs[row]), sim.root_pos[row], sim.root_quat[row])
+        self.cycle[envs] = where[3]
+        ref, _ = self._reference(envs, where)
+
+        to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
+        rewards, terms, tracking = self.reward_fn(sim, ref, self.end_effectors_rel(sim, to_heading), self.com_vel(sim))
+        obs = observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
+
+        fell = np.zeros(len(envs), dtype=bool)
+        if self.early_termination:
+            for row, i in enumerate(envs.tolist()):
+                fell[row] = self._terminal_contact[self.worlds[i].ground_contact_links()].any()
+        clip_over = (self.time[envs] >= self.clip.duration - 1e-9) if self.clip.loop == "none" else False
+        terminated = fell | clip_over
+        truncated = ~terminated & (self.steps[envs] >= self.max_steps)
+        info = {"reward_terms": terms, "phase": ref.phase, "fell": fell, **tracking}
+        return obs, rewards, terminated, truncated, info
+
+    def reference_actions(self, envs: np.ndarray | None = None) -> np.ndarray:
+        """Actions whose PD targets are the reference pose at t + 1/control_hz."""
+        envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
+        s = self.clip.sample(self.time[envs] + self.dt)
+        action = np.empty((len(envs), len(self.action_low)))
+        action[:, self.sph_action] = quat.to_expmap(s.joint_quats).reshape(len(envs), -1)
+        action[:, self.rev_action] = s.joint_angles
+        return np.clip(action, self.action_low, self.action_high)
+
+    def close(self):
+        for world in self.worlds:
+            world.close()
+
+    # ------------------------------------------------------------ internals
+
+    def _read(self, envs: np.ndarray) -> SimBatch:
+        values = [self.worlds[i].state_values() for i in envs.tolist()]
+        flat = np.fromiter(chain.from_iterable(values), np.float64, len(values) * self._state_size)
+        flat = flat.reshape(len(values), -1)
+        self.sim = self.worlds[0].batch_views(flat)
+        return self.sim
+
+    def _reference(self, envs: np.ndarray, where=None):
+        where = where if where is not None else self.motion.locate_batch(self.time[envs])
+        ref = self.motion.at_batch(where, self.ref_rot3[envs], self.ref_rot4[envs], self.ref_translation[envs])
+        self.ref = ref
+        return ref, where
+
+    def _sync(self, index: int, sim_root_pos, sim_root_quat):
+        yaw, translation = self.motion.sync_transform(self.time[index], sim_root_pos, sim_root_quat)
+        yaw_q = quat.yaw_quat(yaw, self.up_axis)
+        self.ref_yaw[index] = yaw
+        self.ref_rot3[index] = quat.matrix(yaw_q)
+        self.ref_rot4[index] = quat.left_matrix(yaw_q)
+        self.ref_translation[index] = translation
+
+    def com_vel(self, sim: SimBatch) -> np.ndarray:
+        """Whole-body centre-of-mass velocities (K, 3)."""
+        return self._link_mass_share @ sim.link_vel + self._base_mass_share * sim.root_vel
+
+    def end_effectors_rel(self, sim: SimBatch, to_heading: np.ndarray) -> np.ndarray:
+        """End effectors relative to the root in its heading frame, height above the ground (K, E, 3)."""
+        ee = sim.link_pos[:, self._ee_links]
+        rel = (ee - sim.root_pos[:, None]) @ to_heading.transpose(0, 2, 1)
+        rel[..., self.up_axis] = ee[..., self.up_axis]
+        return rel
+
+    def _observe(self, sim, ref):
+        to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
+        return observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
+
+    def reference_yaw_quat(self, index: int) -> np.ndarray:
+        return quat.yaw_quat(self.ref_yaw[index], self.up_axis)
+
+
+def check_options(sim_hz, control_hz, time_limit, start_phase):
+    if not isinstance(control_hz, int) or control_hz <= 0:
+        raise ConfigError(f"control_hz must be a positive integer, got {control_hz!r}")
+    if not isinstance(sim_hz, int) or sim_hz <= 0 or sim_hz % control_hz:
+        raise ConfigError(f"sim_hz must be a positive multiple of control_hz ({control_hz}), got {sim_hz!r}")
+    if not time_limit > 0:
+        raise ConfigError(f"time_limit must be positive, got {time_limit!r}")
+    if start_phase is not None and not 0.0 <= start_phase <= 1.0:
+        raise ConfigError(f"start_phase must be in [0, 1] or None, got {start_phase!r}")
+
