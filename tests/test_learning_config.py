@@ -11,8 +11,13 @@ def test_presets_carry_the_paper_values():
     assert (m.critic_lr, m.actor_lr, m.momentum, m.optimizer) == (0.01, 1.5e-6, 0.9, "sgd")
     assert m.normalizer_samples == 1_000_000 and m.buffer_size >= 500_000
     g = preset("gym")
-    assert g.actor_hidden == (128, 64) and g.samples_per_iter == 2048 and g.gamma == 0.99
+    assert g.actor_hidden == (128, 64) and g.gamma == 0.99 and (g.actor_steps, g.critic_steps) == (1000, 200)
     assert (g.max_weight, g.action_std, g.normalizer_samples) == (20, 0.4, 300_000)
+    # tuned for 50k-100k budgets (docs/learning.md): 1024 samples/iter; Adam for Box, SGD for Discrete
+    assert g.samples_per_iter == 1024 and (g.optimizer, g.actor_lr) == ("adam", 3e-4)
+    d = preset("gym", discrete=True)
+    assert (d.optimizer, d.actor_lr, d.critic_lr, d.momentum) == ("sgd", 1e-4, 0.01, 0.9)
+    assert preset("mimic", discrete=True) == m
 
 
 def test_rlox_aliases_map_onto_fields():

@@ -36,7 +36,7 @@ def test_api_returns_evaluation_and_maps_rlox_keys():
     del cfg["critic_steps"]  # an explicit field would win over its alias
     with Trainer("awr", env="CartPole-v1", seed=3, config=cfg, workers=0) as t:
         assert t.cfg.actor_lr == 1e-3 and t.cfg.critic_steps == 5 and t.cfg.max_weight == 7.0
-        assert t.cfg.seed == 3 and t.cfg.preset == "gym"
+        assert t.cfg.seed == 3 and t.cfg.preset == "gym" and t.cfg.optimizer == "sgd"  # discrete variant
         r = t.train(total_timesteps=200)
     assert r["episodes"] == 10 and r["mean_reward"] == pytest.approx(r["mean_length"])  # CartPole: 1 per step
     assert r["samples"] >= 200 and 1 <= r["iterations"] <= 4  # whole paths: >= 64 samples per iteration

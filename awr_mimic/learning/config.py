@@ -27,9 +27,9 @@ class AWRConfig:
     actor_init_output_scale: float = 0.01
 
     # optimisers: the paper uses SGD with momentum for both
-    optimizer: str = "sgd"  # sgd | adam
-    actor_lr: float = 5e-5
-    critic_lr: float = 0.01
+    optimizer: str = "adam"  # sgd | adam (the paper: SGD with momentum)
+    actor_lr: float = 3e-4
+    critic_lr: float = 1e-3
     momentum: float = 0.9
     actor_batch_size: int = 256
     critic_batch_size: int = 256
@@ -38,7 +38,7 @@ class AWRConfig:
     critic_steps: int = 200
 
     # AWR
-    samples_per_iter: int = 2048
+    samples_per_iter: int = 1024
     buffer_size: int = 50_000  # rows; a path of T steps takes T+1 rows (final observation)
     gamma: float = 0.99
     td_lambda: float = 0.95
@@ -91,8 +91,11 @@ class AWRConfig:
 # Peng's motion-imitation values (xbpeng/awr#2, section 4 of REFERENCE.md), with the
 # update-step counts and the value refresh cut so learning keeps up with 2-core sampling.
 PRESETS: dict[str, dict[str, Any]] = {
+    # xbpeng/awr's Gym values, tuned for 50k-100k-sample budgets (docs/learning.md): 1024 samples per
+    # iteration with the same steps per iteration, and Adam for Box actions (the dataclass defaults).
     "gym": {},
     "mimic": dict(
+        optimizer="sgd",
         preset="mimic",
         actor_hidden=(1024, 512),
         critic_hidden=(1024, 512),
@@ -113,6 +116,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=10,
         eval_episodes=4,
     ),
+}
+
+# Per-action-type defaults applied on top of a preset before any user value.
+VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
+    # categorical policies: the paper's SGD + momentum works and Adam was erratic on CartPole
+    ("gym", "discrete"): dict(optimizer="sgd", actor_lr=1e-4, critic_lr=0.01),
 }
 
 # Names used by the rlox-style `Trainer(config=...)` API -> dataclass fields.
@@ -139,10 +148,12 @@ FIELDS = {f.name: f for f in dataclasses.fields(AWRConfig)}
 _HINTS = typing.get_type_hints(AWRConfig)
 
 
-def preset(name: str) -> AWRConfig:
+def preset(name: str, discrete: bool = False) -> AWRConfig:
+    """A preset; `discrete` applies its variant for Discrete action spaces."""
     if name not in PRESETS:
         raise ConfigError(str(unknown_name("preset", name, PRESETS)))
-    return apply_overrides(AWRConfig(), PRESETS[name])
+    cfg = apply_overrides(AWRConfig(), PRESETS[name])
+    return apply_overrides(cfg, VARIANTS.get((name, "discrete" if discrete else "box"), {}))
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -292,12 +303,13 @@ def save(cfg: AWRConfig, path: str | os.PathLike) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def resolve(preset_name: str | None, *sources: dict[str, Any] | None, default_preset: str = "gym") -> AWRConfig:
-    """Preset, then each source dict in order (file, then command line / API)."""
+def resolve(preset_name: str | None, *sources: dict[str, Any] | None, default_preset: str = "gym",
+            discrete: bool = False) -> AWRConfig:
+    """Preset (and its action-type variant), then each source dict in order (file, then command line / API)."""
     merged: dict[str, Any] = {}
     for s in sources:
         merged.update(s or {})
     name = preset_name or merged.pop("preset", None) or default_preset
     merged.pop("preset", None)
-    cfg = preset(name)
+    cfg = preset(name, discrete)
     return apply_overrides(cfg, merged)

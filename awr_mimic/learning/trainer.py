@@ -44,6 +44,15 @@ def default_preset(spec: EnvSpec) -> str:
     return "mimic" if spec.is_mimic else "gym"
 
 
+def _probe_space(spec: EnvSpec) -> SpaceInfo:
+    """Spaces of a (cheap) gym env, to pick the per-action-type defaults."""
+    env = spec.make()
+    try:
+        return SpaceInfo.from_env(env)
+    finally:
+        env.close()
+
+
 def _resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -95,7 +104,14 @@ class Trainer:
                 overrides["workers"] = workers
             if device is not None:
                 overrides["device"] = device
-            cfg = config_mod.resolve(preset, overrides, default_preset=default_preset(self.env_spec))
+            if data_space is not None:
+                space = data_space
+            elif self.env_spec.is_mimic:
+                space = None  # Box actions; built by the workers only
+            else:
+                space = _probe_space(self.env_spec)
+            cfg = config_mod.resolve(preset, overrides, default_preset=default_preset(self.env_spec),
+                                     discrete=bool(space and space.discrete))
         if data is not None and self.offline:
             # the dataset is the buffer: make it big enough to hold all of it
             need = data.num_samples + data.num_paths
