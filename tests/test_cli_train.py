@@ -110,3 +110,24 @@ def test_kill_9_then_resume_loses_at_most_one_iteration(tmp_path):
     # the resumed run starts right after the last checkpoint (at most one iteration lost) and numbers on
     assert [int(r["iteration"]) for r in rows] == list(range(1, len(rows) + 1))
     assert len(rows) >= rows_before + 1
+
+
+def test_humanoid_train_eval_resume(tmp_path, capsys):
+    """The imitation env end to end through the CLI (small nets, a few hundred samples)."""
+    run = tmp_path / "h"
+    small = ["--samples-per-iter", "150", "--actor-steps", "4", "--critic-steps", "4", "--hidden", "32",
+             "--eval-every", "1", "--eval-episodes", "1", "--no-progress", "--workers", "2"]
+    assert main(["train", "--character", "humanoid", "--clip", "walk", "--samples", "300", "--out", str(run),
+                 *small]) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["preset"] == "mimic" and cfg["gamma"] == 0.95 and cfg["action_std"] == 0.05
+    rows = _rows(run)
+    norm = float(rows[0]["normalized_return"])
+    assert 0.0 < norm < 1.0 and 0.0 < float(rows[0]["eval_normalized_return"]) < 1.0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run), "--episodes", "2", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert 0.0 < ev["normalized_return"] < 1.0 and ev["joint_angle_error"] > 0 and ev["end_effector_error"] >= 0
+    assert {"reward_pose", "reward_velocity", "reward_end_effector", "reward_root", "reward_com"} <= set(ev)
+    assert main(["train", "--resume", str(run), "--samples", "450", "--no-progress"]) == 0
+    assert [int(r["iteration"]) for r in _rows(run)] == list(range(1, len(_rows(run)) + 1))

@@ -36,3 +36,15 @@ def test_td_lambda_limits(lam):
         np.testing.assert_allclose(out, [1 + 0.5 * 6, 1 + 0.5 * 7, 1 + 0.5 * 8])
     else:  # Monte Carlo with a bootstrap at the end
         np.testing.assert_allclose(out, [1 + 0.5 + 0.25 + 0.125 * 8, 1 + 0.5 + 0.25 * 8, 1 + 0.5 * 8])
+
+
+def test_td_lambda_groups_paths_by_length(monkeypatch):
+    import awr_mimic.learning.returns as R
+
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(1, 30, size=40)
+    n = lengths.sum()
+    r, v, fin = rng.normal(size=n), rng.normal(size=n), rng.normal(size=40)
+    whole = td_lambda(r, v, fin, lengths, 0.9, 0.7)
+    monkeypatch.setattr(R, "_GRID_CELLS", 64)  # forces many small grids
+    np.testing.assert_allclose(td_lambda(r, v, fin, lengths, 0.9, 0.7), whole)

@@ -31,19 +31,40 @@ def td_lambda(rewards: np.ndarray, values: np.ndarray, final_values: np.ndarray,
     next_v[ends - 1] = final_values
     x = rewards + gamma * (1.0 - lam) * next_v
 
-    # Right-align the paths in a (P, Tmax) grid so one backward scan over columns
-    # handles every path at once; left padding is never read back.
-    tmax = int(lengths.max())
+    out = np.empty(n)
+    starts = ends - lengths
+    # Paths of similar length share a grid: sorting by length bounds the padding, so a buffer with
+    # thousands of 1-step failures and a few 600-step paths does not make a huge grid.
+    order = np.argsort(lengths, kind="stable")
+    i = 0
+    while i < p:
+        j = i + 1
+        while j < p and lengths[order[j]] * (j + 1 - i) <= _GRID_CELLS:
+            j += 1
+        grp = order[i:j]
+        _scan(x, out, np.asarray(final_values, np.float64)[grp], starts[grp], lengths[grp], gamma * lam)
+        i = j
+    return out
+
+
+_GRID_CELLS = 1 << 22
+
+
+def _scan(x, out, final, starts, lengths, gl):
+    """Backward scan of one group: paths right-aligned in a (Tmax, P) grid."""
+    p, tmax = len(lengths), int(lengths.max())
     path_of = np.repeat(np.arange(p), lengths)
-    col = np.arange(n) - np.repeat(ends - lengths, lengths) + (tmax - np.repeat(lengths, lengths))
-    grid = np.zeros((tmax, p))  # column-major scan: contiguous rows
-    grid[col, path_of] = x
-    carry = np.asarray(final_values, np.float64).copy()
-    gl = gamma * lam
-    for t in range(tmax - 1, -1, -1):
+    offs = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    within = np.arange(int(lengths.sum())) - np.repeat(offs, lengths)
+    src = np.repeat(starts, lengths) + within
+    col = within + np.repeat(tmax - lengths, lengths)
+    grid = np.zeros((tmax, p))
+    grid[col, path_of] = x[src]
+    carry = final.copy()
+    for t in range(tmax - 1, -1, -1):  # left padding is never read back
         carry = grid[t] + gl * carry
         grid[t] = carry
-    return grid[col, path_of]
+    out[src] = grid[col, path_of]
 
 
 def discounted_returns_reference(rewards, values, final_value, gamma, lam):
