@@ -64,6 +64,7 @@ class AWRConfig:
 
     # sampling
     workers: Optional[int] = None  # None: os.cpu_count(); 0: in-process
+    envs_per_worker: int = 1  # imitation envs stepped together per worker (one batched policy/env pass)
     overlap: bool = False  # collect the next batch while learning (one-iteration-stale policy)
 
     # bookkeeping
@@ -115,6 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         autocast_bf16=True,
         eval_every=10,
         eval_episodes=4,
+        envs_per_worker=8,
     ),
 }
 
@@ -234,6 +236,8 @@ def _validate(cfg: AWRConfig) -> None:
             raise ConfigError(f"config {k}: must be >= 0, got {getattr(cfg, k)!r}")
     if cfg.workers is not None and cfg.workers < 0:
         raise ConfigError(f"config workers: must be >= 0, got {cfg.workers}")
+    if cfg.envs_per_worker < 1:
+        raise ConfigError(f"config envs_per_worker: must be >= 1, got {cfg.envs_per_worker!r}")
     if cfg.learner_threads is not None and cfg.learner_threads < 1:
         raise ConfigError(f"config learner_threads: must be >= 1, got {cfg.learner_threads}")
     if cfg.momentum < 0 or cfg.momentum >= 1:

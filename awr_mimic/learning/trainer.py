@@ -170,7 +170,7 @@ class Trainer:
         from awr_mimic.sampling import make_sampler
 
         return make_sampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed,
-                            workers=self.cfg.resolved_workers())
+                            workers=self.cfg.resolved_workers(), envs_per_worker=self.cfg.envs_per_worker)
 
     def _eval_sampler(self):
         """Evaluation runs in the workers, or in-process while a sample request is in flight."""
@@ -180,7 +180,8 @@ class Trainer:
         if self._eval_rollout is None:
             from awr_mimic.sampling.local import LocalSampler
 
-            self._eval_rollout = LocalSampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed, workers=0)
+            self._eval_rollout = LocalSampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed, workers=0,
+                                              envs_per_worker=self.cfg.envs_per_worker)
         self._eval_rollout.set_weights(self.algo.policy_weights())
         return self._eval_rollout
 

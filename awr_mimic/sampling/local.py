@@ -22,14 +22,14 @@ from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.sampling.base import PathBatch, Sampler
 
 
-def _worker(conn, env_spec, policy_kwargs, seed, index):
+def _worker(conn, env_spec, policy_kwargs, seed, index, envs_per_worker=1):
     import torch
 
     torch.set_num_threads(1)  # one core per worker; the learner gets the rest
-    from awr_mimic.sampling.rollout import Rollout
+    from awr_mimic.sampling.rollout import make_rollout
 
     try:
-        rollout = Rollout(env_spec, policy_kwargs, seed, index)
+        rollout = make_rollout(env_spec, policy_kwargs, seed, index, envs_per_worker)
         conn.send(("ready", rollout.space))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("error", _portable(exc)))
@@ -90,7 +90,7 @@ def _portable(exc: BaseException) -> BaseException:
 
 class LocalSampler(Sampler):
     def __init__(self, env_spec: EnvSpec, policy_kwargs: dict | None, seed: int = 0,
-                 workers: int | None = None, start_method: str | None = None):
+                 workers: int | None = None, start_method: str | None = None, envs_per_worker: int = 1):
         self.env_spec = env_spec
         self.seed = int(seed)
         self.num_workers = (os.cpu_count() or 1) if workers is None else int(workers)
@@ -98,9 +98,9 @@ class LocalSampler(Sampler):
         self._pending = None
         self._conns, self._procs, self._local = [], [], None
         if self.num_workers == 0:
-            from awr_mimic.sampling.rollout import Rollout
+            from awr_mimic.sampling.rollout import make_rollout
 
-            self._local = Rollout(env_spec, policy_kwargs, seed, 0)
+            self._local = make_rollout(env_spec, policy_kwargs, seed, 0, envs_per_worker)
             self.space = self._local.space
             return
         method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
@@ -111,7 +111,7 @@ class LocalSampler(Sampler):
         try:
             for i in range(self.num_workers):
                 parent, child = ctx.Pipe()
-                p = ctx.Process(target=_worker, args=(child, env_spec, policy_kwargs, self.seed, i), daemon=True)
+                p = ctx.Process(target=_worker, args=(child, env_spec, policy_kwargs, self.seed, i, envs_per_worker), daemon=True)
                 with _main_module_hidden():
                     p.start()
                 child.close()

@@ -16,6 +16,15 @@ from awr_mimic.sampling.base import PathBatch
 _TRAIN, _EVAL = 0, 1  # seed streams
 
 
+def make_rollout(env_spec: EnvSpec, policy_kwargs: dict, seed: int, index: int, envs_per_worker: int = 1):
+    """A worker's rollout: imitation envs batched `envs_per_worker` at a time, any other env alone."""
+    if envs_per_worker > 1 and env_spec.is_mimic:
+        from awr_mimic.sampling.batch_rollout import BatchRollout
+
+        return BatchRollout(env_spec, policy_kwargs, seed, index, envs_per_worker)
+    return Rollout(env_spec, policy_kwargs, seed, index)
+
+
 class Rollout:
     def __init__(self, env_spec: EnvSpec, policy_kwargs: dict, seed: int, index: int):
         self.env = env_spec.make()

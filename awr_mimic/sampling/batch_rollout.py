@@ -1,0 +1,143 @@
+"""A worker's rollouts on a batch of imitation envs stepped together.
+
+The K envs of a `MimicBatch` advance in lockstep: one batched policy forward
+and one vectorised env pass per step, instead of K of each. Paths stay whole:
+once the request's samples are covered (finished plus in-flight steps), no new
+episodes start and the running ones finish. Everything random comes from
+(seed, worker index, call number), so a run is reproducible for a given seed,
+worker count and batch size.
+"""
+from __future__ import annotations
+
+import math
+import types
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from awr_mimic.envs.batch import MimicBatch
+from awr_mimic.envs.reward import TERM_NAMES
+from awr_mimic.learning.envspec import EnvSpec
+from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
+from awr_mimic.sampling.base import PathBatch
+from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch
+
+# MimicEnv options a batch does not take (rendering is per env)
+_SINGLE_ENV_ONLY = ("render_mode", "render_size")
+
+
+class BatchRollout:
+    def __init__(self, env_spec: EnvSpec, policy_kwargs: dict | None, seed: int, index: int, num_envs: int = 8):
+        kwargs = {k: v for k, v in env_spec.kwargs.items() if k not in _SINGLE_ENV_ONLY}
+        self.batch = MimicBatch(num_envs, **kwargs)
+        b = self.batch
+        obs_low = np.full(b.observation_size, -np.inf, np.float32)
+        obs_high = np.full(b.observation_size, np.inf, np.float32)
+        spaces = types.SimpleNamespace(
+            observation_space=gym.spaces.Box(obs_low, obs_high, dtype=np.float32),
+            action_space=gym.spaces.Box(b.action_low.astype(np.float32), b.action_high.astype(np.float32)),
+        )
+        self.space = SpaceInfo.from_env(spaces)
+        self.seed, self.index = int(seed), int(index)
+        self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
+        self.horizon = b.horizon_steps
+
+    def set_weights(self, weights) -> None:
+        load_policy_weights(self.policy, weights)
+
+    def _actions(self, obs: np.ndarray, rng, mode: str) -> np.ndarray:
+        """Normalised actions (n, A) for observations (n, O)."""
+        if mode == "random":
+            return rng.uniform(-1.0, 1.0, (len(obs), self.space.act_dim)).astype(np.float32)
+        with torch.no_grad():
+            mean = self.policy(torch.as_tensor(obs, dtype=torch.float32)).numpy().astype(np.float64)
+        if mode == "eval":
+            return mean.astype(np.float32)
+        return (mean + self.policy.action_std * rng.standard_normal(mean.shape)).astype(np.float32)
+
+    def _collect(self, rng, mode: str, starts: list[float], min_samples: int | None, out: dict) -> None:
+        """Run episodes from the given start phases (more, while min_samples is not covered)."""
+        b, K = self.batch, self.batch.num_envs
+        pending = list(starts)
+        steps = {i: [] for i in range(K)}  # per env: (obs, action, reward) of the running episode
+        obs = np.zeros((K, b.observation_size), np.float32)
+        active = np.zeros(K, dtype=bool)
+        collected = 0
+
+        def start(envs):
+            phases = [pending.pop(0) if pending else rng.uniform() for _ in envs]
+            obs[envs] = b.reset(np.asarray(envs), phases)
+            active[envs] = True
+            for i in envs:
+                steps[i] = []
+
+        def restartable(envs: list) -> list:
+            if min_samples is None:  # a fixed list of episodes
+                return envs[: len(pending)]
+            in_flight = sum(len(steps[i]) for i in np.flatnonzero(active))
+            return envs if collected + in_flight < min_samples else []
+
+        start(list(range(K)) if min_samples is not None else list(range(min(K, len(pending)))))
+        while active.any():
+            envs = np.flatnonzero(active)
+            actions = self._actions(obs[envs], rng, mode)
+            nxt, rewards, terminated, truncated, info = b.step(self.space.to_env_action(actions), envs)
+            if mode == "eval":
+                _accumulate(info, out)
+            ended = []
+            for row, i in enumerate(envs.tolist()):
+                steps[i].append((obs[i].copy(), actions[row], float(rewards[row])))
+                if terminated[row] or truncated[row]:
+                    self._finish(steps[i], nxt[row], bool(terminated[row]), bool(truncated[row]), out)
+                    collected += len(steps[i])
+                    active[i] = False
+                    ended.append(i)
+            obs[envs] = nxt
+            restart = restartable(ended)
+            if restart:
+                start(restart)
+
+    def _finish(self, episode, final_obs, terminated, truncated, out) -> None:
+        obs, actions, rewards = zip(*episode)
+        out["obs"].append(np.stack(obs))
+        out["actions"].append(np.stack(actions))
+        out["rewards"].append(np.asarray(rewards, np.float32))
+        out["lengths"].append(len(rewards))
+        out["terminated"].append(terminated)
+        out["truncated"].append(truncated and not terminated)
+        out["final_obs"].append(np.asarray(final_obs, np.float32))
+        ret = float(np.sum(rewards))
+        out["returns"].append(ret)
+        out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
+
+    def run(self, min_samples: int, call: int, mode: str = "policy") -> PathBatch:
+        """Whole episodes until at least `min_samples` steps."""
+        rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
+        out = _empty()
+        self._collect(rng, mode, [], min_samples, out)
+        return _to_batch(out, self.space)
+
+    def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
+        """Episode k starts at a phase that depends on (seed, k) only, not on the worker."""
+        starts = [float(np.random.default_rng([self.seed, int(k), _EVAL]).uniform()) for k in episode_ids]
+        out = _empty()
+        rng = np.random.default_rng([self.seed, self.index, _EVAL])
+        self._collect(rng, mode, starts, None, out)
+        return _to_batch(out, self.space)
+
+    def close(self) -> None:
+        self.batch.close()
+
+
+def _accumulate(info: dict, out: dict) -> None:
+    """Per-step sums of the reward terms and tracking errors (eval reports their means)."""
+    sums, counts = out["info_sums"], out["info_counts"]
+    n = len(info["phase"])
+    terms = info["reward_terms"].sum(axis=0)
+    for name, value in zip(TERM_NAMES, terms.tolist()):
+        sums[f"reward_{name}"] = sums.get(f"reward_{name}", 0.0) + value
+        counts[f"reward_{name}"] = counts.get(f"reward_{name}", 0) + n
+    for key in ("joint_angle_error", "end_effector_error"):
+        sums[key] = sums.get(key, 0.0) + float(info[key].sum())
+        counts[key] = counts.get(key, 0) + n
