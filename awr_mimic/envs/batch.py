@@ -59,7 +59,7 @@ class MimicBatch:
             time_limit=self.time_limit, start_phase=start_phase, early_termination=early_termination,
             sync_reference=sync_reference,
         )
-        self.up_axis = up = self.character.up_axis
+        self.up_axis = self.character.up_axis
         self.worlds = [World(self.character, self.sim_hz) for _ in range(num_envs)]
         world = self.worlds[0]
         self.layout = world.layout

@@ -9,8 +9,6 @@ never drifts away from the character (pybullet's port skips this).
 """
 from __future__ import annotations
 
-import bisect
-import math
 
 import numpy as np
 
@@ -166,12 +164,12 @@ class ReferenceMotion:
         translation[self.up] = 0.0
         return yaw, translation
 
-    def link_frames(self, t: float, yaw_quat=quat.IDENTITY, translation=np.zeros(3)) -> tuple[np.ndarray, np.ndarray]:
+    def link_frames(self, t: float, yaw_quat=quat.IDENTITY, translation=(0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
         """World link frames (L, 3), (L, 4) of the reference at t: for viewers, not the hot path."""
         s = self.clip.sample(t)
         skeleton = self.character.skeleton
         fk = skeleton.forward_kinematics(
-            quat.rotate(yaw_quat, s.root_pos) + translation,
+            quat.rotate(yaw_quat, s.root_pos) + np.asarray(translation),
             quat.multiply(yaw_quat, s.root_quat),
             self.clip.local_rotations(skeleton, s.joint_quats, s.joint_angles),
         )
