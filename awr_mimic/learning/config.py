@@ -110,9 +110,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         action_std=0.05,
         normalizer_samples=1_000_000,
         normalizer_std_floor=0.02,
-        actor_steps=100,
-        critic_steps=50,
-        value_refresh_fraction=0.05,
+        # the paper: 200 actor + 100 critic steps and two full value passes per 4096 samples;
+        # a quarter of the steps and a 2% rotating refresh keep learning under 0.43x the sampling
+        # time on 2 cores (docs/learning.md, `awr-mimic bench learn`)
+        actor_steps=50,
+        critic_steps=25,
+        value_refresh_fraction=0.02,
         autocast_bf16=True,
         eval_every=10,
         eval_episodes=4,
