@@ -103,6 +103,8 @@ def _env_only(sampler, samples_per_iter, rounds, weights):
     Fresh workers are ~25% slower for their first dozen batches (env warm-up), so a separate
     sampler would flatter the end-to-end side.
     """
+    if sampler._pending is not None:  # overlap: the trainer's next batch is in flight
+        sampler.wait()
     sampler.set_weights(weights)
     t0, n = time.perf_counter(), 0
     for _ in range(rounds):
@@ -130,6 +132,8 @@ def bench_end_to_end(args, cfg) -> dict:
                 t._iterate()
             # env-only with the policy of the moment (an untrained normaliser changes episode lengths)
             env_before = _env_only(t.sampler, cfg.samples_per_iter, args.env_rounds, t.algo.policy_weights())
+            if cfg.overlap:
+                t._start_request(t.algo.policy_weights())
             s0, t0 = t.samples, time.perf_counter()
             sample_s = update_s = 0.0
             for _ in range(args.iterations):
