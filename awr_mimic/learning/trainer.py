@@ -217,8 +217,11 @@ class Trainer:
                     break
                 row = self._iterate()
                 if bar is not None:
-                    bar.update(row["new_samples"])
                     bar.set_postfix_str(self._postfix(row), refresh=False)
+                    step = row["new_samples"]
+                    if bar.total is not None:  # whole paths overshoot the total; keep the bar at 100 %
+                        step = max(0, min(step, bar.total - bar.n))
+                    bar.update(step)
         finally:
             if bar is not None:
                 bar.close()
