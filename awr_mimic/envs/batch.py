@@ -87,7 +87,12 @@ class MimicBatch:
                 lo, hi = (lo, hi) if lo < hi else (-math.pi, math.pi)
                 low.append(lo)
                 high.append(hi)
-        self.action_low, self.action_high = np.array(low), np.array(high)
+        # The action space is [-pi, pi] on every component, centred on the rest pose (all joint
+        # angles zero), so a policy's zero output holds the body straight rather than at mid-range
+        # of each joint (knees half bent, which falls at once). Targets are then clipped to
+        # each joint's range.
+        self.target_low, self.target_high = np.array(low), np.array(high)
+        self.action_low, self.action_high = np.full(len(low), -math.pi), np.full(len(low), math.pi)
         sizes = np.where(world.is_spherical, 3, 1)
         self.sph_action = np.flatnonzero(np.repeat(world.is_spherical, sizes))
         self.rev_action = np.setdiff1d(np.arange(len(low)), self.sph_action)
@@ -139,7 +144,7 @@ class MimicBatch:
         per-env arrays: reward_terms (n, 5), joint_angle_error, end_effector_error, phase, fell.
         """
         envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
-        actions = np.clip(np.asarray(actions, dtype=np.float64), self.action_low, self.action_high)
+        actions = np.clip(np.asarray(actions, dtype=np.float64), self.target_low, self.target_high)
         n = len(envs)
         quats = quat.from_expmap(actions[:, self.sph_action].reshape(n, -1, 3)).tolist()
         angles = actions[:, self.rev_action].tolist()
@@ -179,7 +184,7 @@ class MimicBatch:
         action = np.empty((len(envs), len(self.action_low)))
         action[:, self.sph_action] = quat.to_expmap(s.joint_quats).reshape(len(envs), -1)
         action[:, self.rev_action] = s.joint_angles
-        return np.clip(action, self.action_low, self.action_high)
+        return np.clip(action, self.target_low, self.target_high)
 
     def close(self):
         for world in self.worlds:

@@ -6,9 +6,11 @@ each, and only then are the reward and the observation computed.
 
 Action: absolute PD targets, one number per actuated DoF in the character's
 joint order: an exponential map (axis * angle, rad) for each spherical joint,
-an angle (rad) for each revolute joint. Bounds: [-pi, pi] for exp-map
-components, the URDF joint limits for revolute joints. Actions outside the
-bounds are clipped. Learners normalise with the bounds' centre and half-range.
+an angle (rad) for each revolute joint. The action space is [-pi, pi] on every
+component, centred on the rest pose (every joint angle zero); targets are
+clipped to each joint's range (exp-map components to [-pi, pi], revolute
+angles to the URDF limits). Learners normalise with the bounds' centre and
+half-range, so a zero policy output holds the body straight.
 
 Observation: see `awr_mimic.envs.observation`.
 
