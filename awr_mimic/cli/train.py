@@ -8,7 +8,7 @@ from pathlib import Path
 
 HELP = "train a policy with AWR on a character/clip or a gymnasium env"
 
-_EXPLICIT = {"seed", "workers", "device", "preset", "overlap"}  # fields with their own flag below
+_EXPLICIT = {"seed", "workers", "device", "preset", "overlap", "backend"}  # fields with their own flag below
 
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), help="hyperparameter preset (default: by env)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--workers", type=int, help="sampler worker processes (default: cores; 0 = in-process)")
+    g.add_argument("--backend", choices=["local", "ray"],
+                   help="sampler backend: local worker processes (default) or Ray actors (pip install "
+                        "'awr-mimic[ray]'; docs/distributed.md)")
+    g.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="ray backend: the Ray cluster to join (default: start Ray on this machine)")
     g.add_argument("--device", choices=["cpu", "cuda", "auto"], help="learner device (default cpu)")
     g.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
                    help="collect the next batch while learning")
@@ -86,10 +91,12 @@ def _overrides(args) -> dict:
         v = getattr(args, f"cfg_{name}", None)
         if v is not None:
             out[name] = v
-    for name in ("seed", "workers", "device", "overlap"):
+    for name in ("seed", "workers", "device", "overlap", "backend"):
         v = getattr(args, name, None)
         if v is not None:
             out[name] = v
+    if getattr(args, "address", None) is not None:
+        out["ray_address"] = args.address
     return out
 
 
@@ -118,9 +125,12 @@ def run(args) -> int:
     if args.resume:
         extra = _overrides(args)
         extra.pop("workers", None)
+        address = extra.pop("ray_address", None)
         if extra or args.config or args.dataset or args.env or args.character or args.preset:
-            raise ConfigError("--resume continues a run as it was configured; only --samples and --workers apply")
-        trainer = Trainer.resume(args.resume, workers=args.workers, progress=not args.no_progress)
+            raise ConfigError("--resume continues a run as it was configured; only --samples, --workers and "
+                              "--address apply")
+        trainer = Trainer.resume(args.resume, workers=args.workers, progress=not args.no_progress,
+                                 ray_address=address)
     else:
         spec = env_spec_from_args(args)
         if spec is None and not args.dataset:
@@ -136,8 +146,9 @@ def run(args) -> int:
                           offline=args.offline or None, run_dir=out, progress=not args.no_progress)
     with trainer:
         total = _total(args, trainer)
+        ray = " (ray)" if trainer.cfg.backend == "ray" else ""
         print(f"run dir {trainer.run_dir}  env {trainer.env_spec}  preset {trainer.cfg.preset}  "
-              f"workers {trainer.cfg.resolved_workers()}  samples {trainer.samples}/{total}")
+              f"workers {trainer.cfg.resolved_workers()}{ray}  samples {trainer.samples}/{total}")
         result = trainer.train(total_timesteps=total)
     _print_result(result)
     print(f"checkpoint {trainer.run_dir / 'checkpoint.pt'}")

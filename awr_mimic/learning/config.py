@@ -66,6 +66,8 @@ class AWRConfig:
     workers: Optional[int] = None  # None: os.cpu_count(); 0: in-process
     envs_per_worker: int = 1  # imitation envs stepped together per worker (one batched policy/env pass)
     overlap: bool = False  # collect the next batch while learning (one-iteration-stale policy)
+    backend: str = "local"  # local (worker processes) | ray (Ray actors, docs/distributed.md)
+    ray_address: Optional[str] = None  # ray backend: None starts Ray here; "auto" or HOST:PORT joins a cluster
 
     # bookkeeping
     eval_every: int = 5  # iterations; 0 disables periodic eval
@@ -147,7 +149,10 @@ _CHOICES = {
     "returns": ("td_lambda", "monte_carlo"),
     "device": ("cpu", "cuda", "auto"),
     "preset": tuple(PRESETS),
+    "backend": ("local", "ray"),
 }
+
+_LITERAL_AUTO = {"ray_address"}  # "auto" is a value here (join the running cluster), not "default"
 
 FIELDS = {f.name: f for f in dataclasses.fields(AWRConfig)}
 _HINTS = typing.get_type_hints(AWRConfig)
@@ -170,7 +175,7 @@ def _coerce(key: str, value: Any) -> Any:
     bad = ConfigError(f"config {key}: bad value {value!r} (expected {getattr(hint, '__name__', hint)})")
     if isinstance(value, str):
         s = value.strip()
-        if optional and s.lower() in ("none", "null", "auto", ""):
+        if optional and (s.lower() in ("none", "null", "") or (s.lower() == "auto" and key not in _LITERAL_AUTO)):
             return None
     elif value is None:
         if optional:
@@ -239,6 +244,8 @@ def _validate(cfg: AWRConfig) -> None:
             raise ConfigError(f"config {k}: must be >= 0, got {getattr(cfg, k)!r}")
     if cfg.workers is not None and cfg.workers < 0:
         raise ConfigError(f"config workers: must be >= 0, got {cfg.workers}")
+    if cfg.backend == "ray" and cfg.workers == 0:
+        raise ConfigError("config workers: the ray backend needs workers >= 1 (0 samples in-process)")
     if cfg.envs_per_worker < 1:
         raise ConfigError(f"config envs_per_worker: must be >= 1, got {cfg.envs_per_worker!r}")
     if cfg.learner_threads is not None and cfg.learner_threads < 1:

@@ -33,7 +33,7 @@ CSV_COLUMNS = [
     "iteration", "samples", "time_s", "samples_per_s", "mean_return", "normalized_return", "mean_length",
     "episodes", "eval_mean_return", "eval_normalized_return", "eval_mean_length", "critic_loss", "actor_loss",
     "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
-    "update_time_s",
+    "update_time_s", "lost_samples", "actor_restarts",
 ]
 DATASET_TAG = 0  # buffer tag of paths loaded from a dataset; online batches use their iteration (>= 1)
 FINAL_EVAL_EPISODES = 10
@@ -170,7 +170,8 @@ class Trainer:
         from awr_mimic.sampling import make_sampler
 
         return make_sampler(self.env_spec, policy_kwargs(self.cfg), seed=self.cfg.seed,
-                            workers=self.cfg.resolved_workers(), envs_per_worker=self.cfg.envs_per_worker)
+                            workers=self.cfg.resolved_workers(), envs_per_worker=self.cfg.envs_per_worker,
+                            backend=self.cfg.backend, address=self.cfg.ray_address)
 
     def _eval_sampler(self):
         """Evaluation runs in the workers, or in-process while a sample request is in flight."""
@@ -188,10 +189,15 @@ class Trainer:
     # -- public API -----------------------------------------------------------
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, workers: int | None = None, progress: bool = False,
-               dataset: str | None = None) -> "Trainer":
-        """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks)."""
+               dataset: str | None = None, ray_address: str | None = None) -> "Trainer":
+        """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks).
+
+        `ray_address`: the Ray cluster to sample on now (the ray backend; samples do not depend on it).
+        """
         state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
         cfg = config_mod.apply_overrides(AWRConfig(), state["config"])
+        if ray_address is not None:
+            cfg = cfg.replace(ray_address=ray_address)
         if workers is not None and workers != cfg.resolved_workers():
             raise ConfigError(f"run was made with {cfg.resolved_workers()} workers; resuming with {workers} "
                               "would change its samples (same seed + worker count = same run)")
@@ -306,6 +312,8 @@ class Trainer:
         row: dict[str, Any] = {"iteration": self.iteration, "samples": self.samples, "time_s": self.elapsed,
                                "samples_per_s": new / dt, "new_samples": new,
                                "sample_time_s": t1 - t0, "update_time_s": t2 - t1}
+        if self.sampler is not None and hasattr(self.sampler, "lost_samples"):  # ray backend: dead actors
+            row.update(lost_samples=self.sampler.lost_samples, actor_restarts=self.sampler.actor_restarts)
         if batch is not None and batch.num_paths:
             s = batch.stats()
             row.update(mean_return=s["mean_return"], normalized_return=s["normalized_return"],
