@@ -167,10 +167,14 @@ class MimicBatch:
         rewards, terms, tracking = self.reward_fn(sim, ref, self.end_effectors_rel(sim, to_heading), self.com_vel(sim))
         obs = observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
 
-        fell = np.zeros(len(envs), dtype=bool)
+        # a blown-up simulation (non-finite state) ends its episode as a failure, with finite numbers
+        broken = ~np.isfinite(sim.flat).all(axis=1)
+        if broken.any():
+            rewards[broken], obs[broken], terms[broken] = 0.0, 0.0, 0.0
+        fell = broken.copy()
         if self.early_termination:
             for row, i in enumerate(envs.tolist()):
-                fell[row] = self._terminal_contact[self.worlds[i].ground_contact_links()].any()
+                fell[row] |= self._terminal_contact[self.worlds[i].ground_contact_links()].any()
         clip_over = (self.time[envs] >= self.clip.duration - 1e-9) if self.clip.loop == "none" else False
         terminated = fell | clip_over
         truncated = ~terminated & (self.steps[envs] >= self.max_steps)

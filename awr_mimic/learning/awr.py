@@ -22,6 +22,7 @@ import math
 import numpy as np
 import torch
 
+from awr_mimic.errors import AwrMimicError
 from awr_mimic.learning.buffer import PathBuffer
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.networks import ObsNorm, Policy, SpaceInfo, ValueNet, policy_weights
@@ -41,6 +42,15 @@ def awr_weights(adv: np.ndarray, beta: float, max_weight: float) -> tuple[np.nda
     stats = {"adv_mean": mean, "adv_std": std, "weight_mean": float(w.mean()),
              "weight_max": float(raw.max()), "weight_clipped": float(np.mean(raw > max_weight))}
     return w.astype(np.float32), stats
+
+
+def _check_finite(loss: torch.Tensor, net: str, updates: int) -> None:
+    """Stop with a clear error, before the step, rather than train on NaN for hours."""
+    if not torch.isfinite(loss):
+        raise AwrMimicError(
+            f"training diverged: the {net} loss is not finite after {updates} {net} updates; "
+            f"lower the {net} learning rate (--set {net}_lr=...) and resume from the last checkpoint"
+        )
 
 
 def policy_kwargs(cfg: AWRConfig) -> dict:
@@ -183,6 +193,7 @@ class AWR:
             with self._autocast():
                 v = self.critic.forward_scaled(obs)
             loss = 0.5 * (target - v.float()).pow(2).mean()
+            _check_finite(loss, "critic", self.critic_updates)
             self.critic_opt.zero_grad(set_to_none=True)
             loss.backward()
             self.critic_opt.step()
@@ -203,6 +214,7 @@ class AWR:
                 out = self.actor(obs)
             loss = -(w * self.actor.log_prob_from_output(out, act)).mean()
             loss = loss + self.cfg.action_bound_weight * self.actor.bound_loss_from_output(out)
+            _check_finite(loss, "actor", self.actor_updates)
             self.actor_opt.zero_grad(set_to_none=True)
             loss.backward()
             self.actor_opt.step()
