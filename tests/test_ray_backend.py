@@ -7,6 +7,7 @@ import csv
 import logging
 import os
 import signal
+import subprocess
 import sys
 
 import numpy as np
@@ -20,7 +21,7 @@ from awr_mimic.learning.config import preset
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.trainer import Trainer
 from awr_mimic.sampling import PathBatch, make_sampler
-from awr_mimic.sampling.ray_backend import RaySampler, import_ray
+from awr_mimic.sampling.ray_backend import RaySampler, _check_reachable, import_ray
 
 CFG = preset("gym").replace(actor_hidden=(16,))
 PK = policy_kwargs(CFG)
@@ -134,6 +135,14 @@ def test_errors_are_one_line(monkeypatch):
         RaySampler(EnvSpec("NoSuchEnv-v0"), PK, workers=1)
     with pytest.raises(ConfigError, match="ray backend needs workers >= 1"):
         Trainer("awr", "CartPole-v1", config={"backend": "ray", "workers": 0})
+    with pytest.raises(AwrMimicError, match="cannot reach a Ray cluster at 127.0.0.1:1"):
+        _check_reachable("127.0.0.1:1")  # at once, not after ray.init's minutes of retries
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
     with pytest.raises(AwrMimicError, match=r"ray is not installed: pip install 'awr-mimic\[ray\]'"):
         import_ray()
+
+
+def test_the_local_backend_never_imports_ray():
+    code = ("import sys; from awr_mimic import Trainer; from awr_mimic.sampling import make_sampler; "
+            "import awr_mimic.cli.train, awr_mimic.bench.sample; assert 'ray' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

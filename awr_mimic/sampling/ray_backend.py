@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class _RolloutActor:
 
         self.version = -1
         self.error = None
+        self.last_run_s = 0.0  # compute time of the last call (weights included), for `bench sample`
         try:
             self.rollout = make_rollout(env_spec, policy_kwargs, seed, index, envs_per_worker)
         except BaseException as exc:  # noqa: BLE001 - reported by ready()
@@ -76,8 +78,14 @@ class _RolloutActor:
             self.version = version
 
     def run(self, version, box, min_samples, call, mode):
+        t0 = time.perf_counter()
         self._weights(version, box)
-        return self.rollout.run(min_samples, call, mode)
+        out = self.rollout.run(min_samples, call, mode)
+        self.last_run_s = time.perf_counter() - t0
+        return out
+
+    def timing(self):
+        return self.last_run_s
 
     def run_episodes(self, version, box, ids, mode):
         self._weights(version, box)
@@ -98,6 +106,21 @@ def _remote_class():
         # max_restarts=0: the sampler replaces dead actors itself (and knows which share was lost)
         _REMOTE = ray.remote(num_cpus=1, max_restarts=0)(_RolloutActor)
     return _REMOTE
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A one-line error for a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise AwrMimicError(f"cannot reach a Ray cluster at {address}: {exc} (start its head with "
+                            "`ray start --head --port=6379`)") from None
 
 
 def _lost_errors(ray):
@@ -138,13 +161,14 @@ class RaySampler(Sampler):
         self.pids: list[int] = []
         self._owns_ray = False
         if not ray.is_initialized():
+            _check_reachable(address)
             kwargs = dict(include_dashboard=False, logging_level=logging.WARNING)
             kwargs.update(init_kwargs or {})
             try:
                 ray.init(address=address, **kwargs)
             except ConnectionError as exc:
-                raise AwrMimicError(f"cannot reach a Ray cluster at {address!r}: {str(exc).splitlines()[0]} "
-                                    "(start one with `ray start --head`)") from None
+                raise AwrMimicError(f"cannot reach a Ray cluster at {address}: {str(exc).splitlines()[0]} "
+                                    "(start its head with `ray start --head --port=6379`)") from None
             self._owns_ray = True
         try:
             cpus = int(ray.cluster_resources().get("CPU", 0))
@@ -202,6 +226,10 @@ class RaySampler(Sampler):
         if self.pids[index] < 0:
             self.pids[index] = self._ready(self._actors[index])[1]
         return self.pids[index]
+
+    def last_compute_s(self) -> list[float]:
+        """Each actor's compute time in the last call (weights + rollout, without Ray's plumbing)."""
+        return [float(t) for t in self._ray.get([a.timing.remote() for a in self._actors])]
 
     @property
     def actors(self) -> list:
