@@ -6,7 +6,11 @@ weights (``set_weights`` + ``sample``, as the trainer does per iteration), in
 alternating order so drift in machine load hits both alike. Because the call
 numbers match, both backends collect identical batches (checked), so the time
 difference of a round is the backend's overhead alone. Medians over rounds are
-quoted. Per-worker samples/s is the env-only figure per core used for the
+quoted. Also reported: Ray's plumbing (a batch's wall time minus its slowest
+actor's compute time) and, when Ray runs on this machine, the CPU seconds per
+1000 samples of all of each backend's processes (Ray's own included), whose
+ratio is the samples/s ratio to expect on cores the backends have to
+themselves. Per-worker samples/s is the env-only figure per core used for the
 scaling estimate in docs/distributed.md.
 """
 from __future__ import annotations
@@ -15,6 +19,44 @@ import json
 import os
 import statistics
 import time
+
+_CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _procs() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds so far) of every process (Linux /proc)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(d)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLK)
+    return out
+
+
+def _process_sets(local_pids: list[int]) -> tuple[set, set]:
+    """This driver's descendants split into the local backend's processes and Ray's (actors, raylet, GCS...)."""
+    procs = _procs()
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    todo, tree = [os.getpid()], set()
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in tree:
+                tree.add(k)
+                todo.append(k)
+    local = set(local_pids) | {procs[p][0] for p in local_pids if p in procs}  # workers + their forkserver
+    return local, tree - local - {os.getpid()}
+
+
+def _cpu(pids: set) -> float:
+    procs = _procs()
+    return sum(procs[p][1] for p in pids if p in procs)
+
 
 HELP = "samples/s of the local and ray sampler backends and the ray overhead per batch (same env, one run)"
 
@@ -73,16 +115,27 @@ def run(args) -> int:
             times = {"local": [], "ray": []}
             counts = {"local": [], "ray": []}
             plumbing = []  # ray: wall time - the slowest actor's compute time
+            cpu = {"local": [], "ray": []}  # CPU seconds of each backend's processes per batch (Ray on this machine)
+            actor_cpu = []  # of which the actor processes
+            measure_cpu = args.address is None and os.path.exists("/proc/self/stat")
             identical = True
             for r in range(args.warmup + args.rounds):
                 order = ("local", "ray") if r % 2 == 0 else ("ray", "local")
                 batches = {}
+                sets = dict(zip(("local", "ray"), _process_sets([p.pid for p in local._procs]))) \
+                    if measure_cpu else None
                 for name in order:
                     s = samplers[name]
+                    c = _cpu(sets[name]) if sets else 0.0
+                    ca = _cpu(set(remote.pids)) if sets else 0.0
                     t = time.perf_counter()
                     s.set_weights(weights)
                     batches[name] = s.sample(n, mode)
                     dt = time.perf_counter() - t
+                    if r >= args.warmup and sets:
+                        cpu[name].append(_cpu(sets[name]) - c)
+                        if name == "ray":
+                            actor_cpu.append(_cpu(set(remote.pids)) - ca)
                     if r >= args.warmup:
                         times[name].append(dt)
                         counts[name].append(batches[name].num_samples)
@@ -111,9 +164,17 @@ def run(args) -> int:
         "overhead_s_per_batch": statistics.median(over), "overhead_pct": statistics.median(over_pct),
         "ray_plumbing_s_per_batch": statistics.median(plumbing),
         "ray_plumbing_pct": 100 * statistics.median(p / t for p, t in zip(plumbing, times["ray"])),
-        "identical_batches": identical, "local_start_s": local_start, "ray_start_s": ray_start,
+        "identical_batches": identical,
+        "local_cpu_s_per_1k": (statistics.median(1e3 * c / k for c, k in zip(cpu["local"], counts["local"]))
+                               if cpu["local"] else None),
+        "ray_cpu_s_per_1k": (statistics.median(1e3 * c / k for c, k in zip(cpu["ray"], counts["ray"]))
+                             if cpu["ray"] else None),
+        "ray_actor_cpu_s_per_1k": (statistics.median(1e3 * c / k for c, k in zip(actor_cpu, counts["ray"]))
+                                   if actor_cpu else None), "local_start_s": local_start, "ray_start_s": ray_start,
         "load_before": load_before, "load_after": load_after, "ray_version": ray.__version__,
     }
+    if res["ray_cpu_s_per_1k"]:
+        res["cpu_ratio"] = res["local_cpu_s_per_1k"] / res["ray_cpu_s_per_1k"]
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -130,6 +191,11 @@ def run(args) -> int:
     print(f"  overhead per batch, ray - local: {res['overhead_s_per_batch'] * 1e3:+.1f} ms "
           f"({res['overhead_pct']:+.2f} %); ray plumbing (wall - slowest actor's compute): "
           f"{res['ray_plumbing_s_per_batch'] * 1e3:.1f} ms ({res['ray_plumbing_pct']:.2f} %)")
+    if res["ray_cpu_s_per_1k"]:
+        print(f"  CPU per 1000 samples (all of a backend's processes, Ray's own included): local "
+              f"{res['local_cpu_s_per_1k']:.3f} s, ray {res['ray_cpu_s_per_1k']:.3f} s (actors "
+              f"{res['ray_actor_cpu_s_per_1k']:.3f} s); ratio "
+              f"{res['cpu_ratio']:.3f} (the samples/s ratio on cores the backends have to themselves)")
     print(f"  identical batches: {'yes' if identical else 'NO'}; load average before {load_before[0]:.2f}, "
           f"after {load_after[0]:.2f} (1 min)")
     return 0
