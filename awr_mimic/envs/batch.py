@@ -232,6 +232,18 @@ class MimicBatch:
         to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
         return observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
 
+    def spaces(self):
+        """(observation_space, action_space) of one env, as gymnasium Boxes."""
+        import gymnasium as gym
+
+        obs_low = np.full(self.observation_size, -np.inf, np.float32)
+        obs_high = np.full(self.observation_size, np.inf, np.float32)
+        obs_low[0], obs_high[0] = 0.0, 1.0  # the phase
+        return (
+            gym.spaces.Box(obs_low, obs_high, dtype=np.float32),
+            gym.spaces.Box(self.action_low.astype(np.float32), self.action_high.astype(np.float32), dtype=np.float32),
+        )
+
     def reference_yaw_quat(self, index: int) -> np.ndarray:
         return quat.yaw_quat(self.ref_yaw[index], self.up_axis)
 

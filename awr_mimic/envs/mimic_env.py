@@ -61,13 +61,7 @@ class MimicEnv(gym.Env):
         self.world = b.worlds[0]
         self.reference = EnvReference(b)
         self.render_mode, self.render_size = render_mode, tuple(render_size)
-        self.action_space = gym.spaces.Box(
-            b.action_low.astype(np.float32), b.action_high.astype(np.float32), dtype=np.float32
-        )
-        obs_low = np.full(b.observation_size, -np.inf, np.float32)
-        obs_high = np.full(b.observation_size, np.inf, np.float32)
-        obs_low[0], obs_high[0] = 0.0, 1.0
-        self.observation_space = gym.spaces.Box(obs_low, obs_high, dtype=np.float32)
+        self.observation_space, self.action_space = b.spaces()
 
     @property
     def time(self) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import types
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -32,13 +31,9 @@ class BatchRollout:
         kwargs = {k: v for k, v in env_spec.kwargs.items() if k not in _SINGLE_ENV_ONLY}
         self.batch = MimicBatch(num_envs, **kwargs)
         b = self.batch
-        obs_low = np.full(b.observation_size, -np.inf, np.float32)
-        obs_high = np.full(b.observation_size, np.inf, np.float32)
-        spaces = types.SimpleNamespace(
-            observation_space=gym.spaces.Box(obs_low, obs_high, dtype=np.float32),
-            action_space=gym.spaces.Box(b.action_low.astype(np.float32), b.action_high.astype(np.float32)),
-        )
-        self.space = SpaceInfo.from_env(spaces)
+        observation_space, action_space = b.spaces()
+        self.space = SpaceInfo.from_env(types.SimpleNamespace(observation_space=observation_space,
+                                                              action_space=action_space))
         self.seed, self.index = int(seed), int(index)
         self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
         self.horizon = b.horizon_steps
