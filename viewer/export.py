@@ -16,7 +16,7 @@ from pathlib import Path
 from awr_mimic.errors import AwrMimicError
 from awr_mimic_viewer.render import session_meshes
 from awr_mimic_viewer.scene import GHOST_COLOR, GHOST_OPACITY, CharacterRig, setup_world
-from awr_mimic_viewer.session import camera_offset, character_size, side_axis
+from awr_mimic_viewer.session import camera_offset, character_size, frame_steps, side_axis
 
 
 def export_html(session, out: str | os.PathLike, seconds: float = 5.0, fps: float = 30.0, ghost: bool = True,
@@ -53,16 +53,8 @@ def export_html(session, out: str | os.PathLike, seconds: float = 5.0, fps: floa
         n = max(1, int(round(seconds * fps)))
         frame_dt = 1.0 / fps
         serializer = server.get_scene_serializer()
-        acc = 0.0
-        for i in range(n):
+        for i in frame_steps(session, n, fps):
             if i:
-                if session.kind == "motion":
-                    session.advance(frame_dt)
-                else:
-                    acc += frame_dt
-                    while acc >= session.dt - 1e-9:
-                        session.advance()
-                        acc -= session.dt
                 serializer.insert_sleep(frame_dt)
             rig.update(session.pose())
             if ghost_rig is not None:

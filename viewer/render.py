@@ -23,7 +23,7 @@ import numpy as np
 from awr_mimic.characters.character import p, quiet_stdout
 from awr_mimic.errors import AwrMimicError
 from awr_mimic_viewer.meshes import LinkMesh, Pose, build_link_meshes, character_link_meshes
-from awr_mimic_viewer.session import camera_offset, character_size, side_axis, up_vector
+from awr_mimic_viewer.session import camera_offset, character_size, frame_steps, side_axis, up_vector
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 CHARACTER_RGBA = (0.84, 0.55, 0.33, 1.0)
@@ -197,20 +197,10 @@ def render_video(session, out: str | os.PathLike, seconds: float = 5.0, width: i
     drawer = FrameRenderer(session_meshes(session), session.character.up_axis, width, height, ghost=show_ghost,
                            egl=egl)
     n = int(round(seconds * fps))
-    frame_dt = 1.0 / fps
     side = side_axis(session.character.up_axis)
     writer = _Writer(out, fps)
-    acc = 0.0
     try:
-        for i in range(n):
-            if i:
-                if session.kind == "motion":
-                    session.advance(frame_dt)
-                else:
-                    acc += frame_dt
-                    while acc >= session.dt - 1e-9:
-                        session.advance()
-                        acc -= session.dt
+        for i in frame_steps(session, n, fps):
             g = session.ghost_pose() if show_ghost else None
             if g is not None and ghost_offset:
                 g = g.offset(side * ghost_offset)

@@ -304,3 +304,23 @@ def camera_offset(up_axis: int, size: float) -> np.ndarray:
     up, side = up_vector(up_axis), side_axis(up_axis)
     distance = float(np.clip(2.6 * size, 1.0, 8.0))
     return distance * side + 0.18 * distance * up + 0.2 * distance * np.cross(up, side)
+
+
+def frame_steps(session, n: int, fps: float):
+    """Advance `session` through `n` frames of a recording; yields each frame's index.
+
+    A clip moves by exactly one frame time; physics runs whole control steps, carrying
+    the remainder over, so video time matches simulated time.
+    """
+    frame_dt = 1.0 / fps
+    carry = 0.0
+    for i in range(n):
+        if i:
+            if session.kind == "motion":
+                session.advance(frame_dt)
+            else:
+                carry += frame_dt
+                while carry >= session.dt - 1e-9:
+                    session.advance()
+                    carry -= session.dt
+        yield i
