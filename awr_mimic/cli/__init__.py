@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "character": "character",
     "retarget": "retarget",
+    "plot": "plot",
 }
 
 
