@@ -23,6 +23,7 @@ COMMANDS = {
     "character": "character",
     "retarget": "retarget",
     "plot": "plot",
+    "motion": "motion",
 }
 
 

@@ -1,0 +1,273 @@
+"""Bring your own mocap: a hand-written BVH (a T-pose skeleton with other bone names, other lengths,
+Z up, facing -Y, centimetres, 60 fps) walking; imported onto the humanoid, played in the env, trained."""
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+import awr_mimic
+from awr_mimic.anim import quat
+from awr_mimic.anim.bvh import parse_bvh
+from awr_mimic.anim.bvh_retarget import bvh_to_clip, foot_heights, load_joint_map, pose_fk
+from awr_mimic.characters import get_character, load_clip
+from awr_mimic.cli import main
+from awr_mimic.errors import AwrMimicError
+
+# 3ds Max Biped names (spaces in names), clavicles, toes and two spine joints the humanoid lacks;
+# legs 91 cm (the humanoid's: 83 cm), arms 54 cm. Z is up, the actor faces -Y, its left is +X.
+# (name, parent, offset in cm, channels)
+ROT = "Zrotation Xrotation Yrotation"
+SKELETON = [
+    ("Bip01 Pelvis", None, (0, 0, 0), "Xposition Yposition Zposition " + ROT),
+    ("Bip01 Spine", "Bip01 Pelvis", (0, -1, 12), "Xposition Yposition Zposition " + ROT),  # 6 channels
+    ("Bip01 Spine1", "Bip01 Spine", (0, 0, 18), ROT),
+    ("Bip01 Neck", "Bip01 Spine1", (0, 1, 22), ROT),
+    ("Bip01 Head", "Bip01 Neck", (0, -1, 10), ROT),
+    ("Bip01 L Clavicle", "Bip01 Spine1", (4, 0, 18), ROT),
+    ("Bip01 L UpperArm", "Bip01 L Clavicle", (14, 0, 0), ROT),
+    ("Bip01 L Forearm", "Bip01 L UpperArm", (29, 0, 0), ROT),
+    ("Bip01 L Hand", "Bip01 L Forearm", (25, 0, 0), ROT),
+    ("Bip01 R Clavicle", "Bip01 Spine1", (-4, 0, 18), ROT),
+    ("Bip01 R UpperArm", "Bip01 R Clavicle", (-14, 0, 0), ROT),
+    ("Bip01 R Forearm", "Bip01 R UpperArm", (-29, 0, 0), ROT),
+    ("Bip01 R Hand", "Bip01 R Forearm", (-25, 0, 0), ROT),
+    ("Bip01 L Thigh", "Bip01 Pelvis", (10, 0, -4), ROT),
+    ("Bip01 L Calf", "Bip01 L Thigh", (0, 0, -47), ROT),
+    ("Bip01 L Foot", "Bip01 L Calf", (0, 0, -44), ROT),
+    ("Bip01 L Toe0", "Bip01 L Foot", (0, -14, -7), ROT),
+    ("Bip01 R Thigh", "Bip01 Pelvis", (-10, 0, -4), ROT),
+    ("Bip01 R Calf", "Bip01 R Thigh", (0, 0, -47), ROT),
+    ("Bip01 R Foot", "Bip01 R Calf", (0, 0, -44), ROT),
+    ("Bip01 R Toe0", "Bip01 R Foot", (0, -14, -7), ROT),
+]
+END_SITES = {"Bip01 Head": (0, 0, 18), "Bip01 L Hand": (8, 0, 0), "Bip01 R Hand": (-8, 0, 0),
+             "Bip01 L Toe0": (0, -5, 0), "Bip01 R Toe0": (0, -5, 0)}
+FPS, SECONDS, SPEED, PERIOD = 60, 2.2, 120.0, 1.1  # cm/s forward, s per stride
+
+
+def _about(axis: str, deg) -> Rotation:
+    return Rotation.from_euler(axis, np.asarray(deg, dtype=float)[:, None], degrees=True)
+
+
+def _rx(deg):
+    return _about("x", deg)
+
+
+def walking_rotations(t: np.ndarray) -> dict[str, Rotation]:
+    """Local rotations of a simple walk, authored with scipy in the T-pose's axes (x left, -y forward)."""
+    w = 2 * np.pi * t / PERIOD
+    rot = {}
+    for side, phase, sign in (("L", 0.0, 1.0), ("R", np.pi, -1.0)):
+        hip = 25 * np.sin(w + phase)  # flexion: the thigh swings forward (-y), a rotation about -x
+        knee = 5 + 35 * np.clip(np.sin(w + phase + 1.2), 0, None)  # the shank folds back (+y)
+        rot[f"Bip01 {side} Thigh"] = _rx(-hip)
+        rot[f"Bip01 {side} Calf"] = _rx(knee)
+        rot[f"Bip01 {side} Foot"] = _rx(hip - knee)  # the foot stays level
+        # arms: down from the T-pose (about the forward axis), then swinging against the same-side leg
+        down = _about("y", sign * 80 * np.ones_like(t))
+        rot[f"Bip01 {side} UpperArm"] = _rx(15 * np.sin(w + phase)) * down
+        rot[f"Bip01 {side} Forearm"] = _about("z", -sign * 25 * np.ones_like(t))
+    rot["Bip01 Pelvis"] = _about("z", 5 * np.sin(w))
+    rot["Bip01 Spine"] = _rx(4 * np.ones_like(t))  # a slight forward lean
+    rot["Bip01 Spine1"] = _about("z", -4 * np.sin(w))
+    return rot
+
+
+def tpose_walk_bvh(names: dict[str, str] | None = None) -> str:
+    names = names or {}
+    children = {}
+    for name, parent, _, _ in SKELETON:
+        children.setdefault(parent, []).append(name)
+    spec = {s[0]: s for s in SKELETON}
+    lines = ["HIERARCHY"]
+
+    def emit(name, depth):
+        _, parent, offset, channels = spec[name]
+        pad = "  " * depth
+        lines.append(f"{pad}{'ROOT' if parent is None else 'JOINT'} {names.get(name, name)}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}")
+        lines.append(f"{pad}  CHANNELS {len(channels.split())} {channels}")
+        for child in children.get(name, []):
+            emit(child, depth + 1)
+        if name in END_SITES:
+            lines.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {' '.join(map(str, END_SITES[name]))}",
+                          pad + "  }"])
+        lines.append(pad + "}")
+
+    emit("Bip01 Pelvis", 0)
+    t = np.arange(int(SECONDS * FPS) + 1) / FPS
+    rotations = walking_rotations(t)
+    columns = []
+    for name, parent, offset, channels in SKELETON:  # the file lists joints depth first, as SKELETON does
+        if channels.startswith("Xposition"):
+            if parent is None:  # walking forward (-y), bobbing
+                columns.append(np.stack([np.zeros_like(t), -SPEED * t, 101 + 1.5 * np.cos(4 * np.pi * t / PERIOD)], 1))
+            else:
+                columns.append(np.broadcast_to(offset, (len(t), 3)))
+        r = rotations.get(name, Rotation.identity(len(t)))
+        columns.append(r.as_euler("ZXY", degrees=True))  # channels Zrotation Xrotation Yrotation (intrinsic)
+    motion = np.concatenate(columns, axis=1)
+    lines += ["MOTION", f"Frames: {len(t)}", f"Frame Time: {1 / FPS:.8f}"]
+    lines += [" ".join(f"{v:.5f}" for v in row) for row in motion]
+    return "\n".join(lines) + "\n"
+
+
+def test_authoring_order_matches_the_file():
+    bvh = parse_bvh(tpose_walk_bvh(), "tpose.bvh")
+    assert bvh.names == [s[0] for s in SKELETON] and bvh.num_frames == 133
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mocap")
+    (folder / "tpose_walk.bvh").write_text(tpose_walk_bvh())
+    return folder
+
+
+def test_tpose_walk_imports_onto_the_humanoid(imported, capsys):
+    clip_file = imported / "walk30.txt"
+    assert main(["motion", "import", str(imported / "tpose_walk.bvh"), "--out", str(clip_file), "--fps", "30",
+                 "--loop", "wrap"]) == 0
+    out = capsys.readouterr().out
+    assert "21 joints, 133 frames at 60 fps; up +Z, facing -Y" in out
+    for line in ("root           <- Bip01 Pelvis  (name)", "chest          <- Bip01 Spine1  (branch point)",
+                 "right_shoulder <- Bip01 R UpperArm", "left_elbow     <- Bip01 L Forearm",
+                 "right_knee     <- Bip01 R Calf", "left_ankle     <- Bip01 L Foot"):
+        assert line in out
+    assert "left at rest" not in out  # every actuated joint has a source
+    assert f"play it:  awr-mimic view --character humanoid --clip {clip_file}" in out
+
+    humanoid = get_character("humanoid")
+    clip = load_clip(humanoid, str(clip_file))
+    assert clip.num_frames == 67 and clip.fps == pytest.approx(30, rel=1e-4) and clip.loop == "wrap"  # 2.2 s
+    fk = pose_fk(humanoid, clip)[0]
+    link = humanoid.skeleton.link_index
+    # it walks along +x at 120 cm/s scaled by the leg lengths (83.1 / 91 cm)
+    speed = (clip.root_pos[-1] - clip.root_pos[0]) / clip.duration
+    np.testing.assert_allclose(speed, [1.2 * 0.8314 / 0.91, 0, 0], atol=0.01)
+    # rest-pose correction: the source's T-pose arms come out hanging down (the source lowers them 80 deg)
+    for side in ("left", "right"):
+        drop = fk.frame_pos[:, link(f"{side}_shoulder"), 1] - fk.frame_pos[:, link(f"{side}_wrist"), 1]
+        assert drop.min() > 0.35
+    # the feet: their lowest point over the clip on the ground, and the feet level (flat) at every frame
+    assert abs(foot_heights(humanoid, clip).min()) < 1e-5
+    for side in ("left", "right"):
+        sole = quat.rotate(fk.frame_quat[:, link(f"{side}_ankle")], np.array([0, 1.0, 0]))
+        assert sole[:, 1].min() > np.cos(np.radians(1.0))
+    # knees and elbows bend the humanoid's way (knee <= 0, elbow >= 0), inside the limits
+    angles = dict(zip([n for _, t, n in humanoid.layout.joints if t == "revolute"], clip.joint_angles.T))
+    assert angles["left_knee"].min() < -0.6 and angles["left_knee"].max() <= 0
+    np.testing.assert_allclose(angles["right_elbow"], np.radians(25), atol=1e-3)
+    np.testing.assert_allclose(angles["left_elbow"], np.radians(25), atol=1e-3)
+
+
+def test_every_bone_points_where_the_source_bone_points(imported):
+    """The retargeting invariant: each humanoid bone has the source bone's direction (after the
+    axis change), at every frame, though the source's lengths and rest pose differ."""
+    bvh = parse_bvh((imported / "tpose_walk.bvh").read_text(), "tpose_walk.bvh")
+    humanoid = get_character("humanoid")
+    result = bvh_to_clip(bvh, humanoid)
+    pos, _ = bvh.forward_kinematics()
+    C = np.array([[0, -1.0, 0], [0, 0, 1.0], [-1.0, 0, 0]])  # source forward (-y), up (z), right (-x) -> x, y, z
+    fk = pose_fk(humanoid, result.clip)[0]
+    link = humanoid.skeleton.link_index
+    bones = {("right_hip", "right_knee"): ("Bip01 R Thigh", "Bip01 R Calf"),
+             ("left_knee", "left_ankle"): ("Bip01 L Calf", "Bip01 L Foot"),
+             ("right_shoulder", "right_elbow"): ("Bip01 R UpperArm", "Bip01 R Forearm"),
+             ("left_elbow", "left_wrist"): ("Bip01 L Forearm", "Bip01 L Hand"),
+             ("chest", "neck"): ("Bip01 Spine1", "Bip01 Neck")}
+    for (a, b), (sa, sb) in bones.items():
+        mine = fk.frame_pos[:, link(b)] - fk.frame_pos[:, link(a)]
+        theirs = (pos[:, bvh.index(sb)] - pos[:, bvh.index(sa)]) @ C.T
+        cos = np.sum(mine * theirs, -1) / np.linalg.norm(mine, axis=-1) / np.linalg.norm(theirs, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos.min(), -1, 1))) < 0.01, (a, b)
+    assert result.up_axis == "+Z" and result.scale == pytest.approx(0.8314 / 91, rel=1e-3)
+
+
+def test_imported_clip_plays_in_the_env_and_trains(imported, tmp_path, capsys):
+    clip_file = imported / "walk_play.txt"
+    assert main(["motion", "import", str(imported / "tpose_walk.bvh"), "--out", str(clip_file), "--fps", "30",
+                 "--loop", "wrap"]) == 0
+    env = awr_mimic.make_env(character="humanoid", clip=str(clip_file))
+    try:
+        obs, _ = env.reset(seed=0)
+        rewards = []
+        for _ in range(20):  # hold the reference pose's PD targets: a few steps of tracking
+            obs, reward, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+            assert np.all(np.isfinite(obs))
+            rewards.append(reward)
+            if terminated or truncated:
+                break
+        assert len(rewards) >= 5 and 0 < np.mean(rewards) <= 1
+    finally:
+        env.close()
+    run = tmp_path / "run"
+    small = ["--samples-per-iter", "150", "--actor-steps", "4", "--critic-steps", "4", "--hidden", "32",
+             "--eval-every", "1", "--eval-episodes", "1", "--no-progress", "--workers", "0"]
+    capsys.readouterr()
+    assert main(["train", "--character", "humanoid", "--clip", str(clip_file), "--samples", "300",
+                 "--out", str(run), *small]) == 0
+    rows = (run / "progress.csv").read_text().splitlines()
+    assert len(rows) >= 3 and (run / "checkpoint.pt").exists()
+
+
+def test_custom_names_need_a_map_file(imported, tmp_path, capsys):
+    """Bones named bone_00... match nothing: the import says so in one line; a --map file fixes it."""
+    custom = {name: f"bone_{i:02d}" for i, (name, *_rest) in enumerate(SKELETON)}
+    (tmp_path / "custom.bvh").write_text(tpose_walk_bvh(custom))
+    assert main(["motion", "import", str(tmp_path / "custom.bvh"), "--out", str(tmp_path / "c.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot find the source joint for right_hip, right_knee, right_ankle, left_hip" in err
+    assert "--map FILE" in err and len(err.splitlines()) == 1
+
+    keys = {"root": "Bip01 Pelvis", "neck": "Bip01 Neck", "head": "Bip01 Head", "chest": "Bip01 Spine1",
+            "right_hip": "Bip01 R Thigh", "right_knee": "Bip01 R Calf", "right_ankle": "Bip01 R Foot",
+            "right_shoulder": "Bip01 R UpperArm", "right_elbow": "Bip01 R Forearm", "right_wrist": "Bip01 R Hand",
+            "left_hip": "Bip01 L Thigh", "left_knee": "Bip01 L Calf", "left_ankle": "Bip01 L Foot",
+            "left_shoulder": "Bip01 L UpperArm", "left_elbow": "Bip01 L Forearm", "left_wrist": "Bip01 L Hand"}
+    toml_map = tmp_path / "map.toml"
+    toml_map.write_text("".join(f'{k} = "{custom[v]}"\n' for k, v in keys.items()))
+    json_map = tmp_path / "map.json"
+    json_map.write_text(json.dumps({"joints": {k: custom[v].upper() for k, v in keys.items()}}))  # any case
+    results = []
+    for joint_map in (toml_map, json_map):
+        out = tmp_path / f"{joint_map.suffix[1:]}.txt"
+        assert main(["motion", "import", str(tmp_path / "custom.bvh"), "--out", str(out), "--map", str(joint_map)]) == 0
+        assert "right_hip      <- bone_17  (map file)" in capsys.readouterr().out
+        results.append(load_clip("humanoid", str(out)))
+    named = bvh_to_clip(parse_bvh(tpose_walk_bvh(), "named.bvh"), get_character("humanoid")).clip
+    for clip in results:  # the same motion as with the Bip01 names matched by default
+        np.testing.assert_allclose(clip.joint_angles, named.joint_angles, atol=1e-5)
+        np.testing.assert_allclose(clip.root_pos, named.root_pos, atol=1e-5)
+
+
+def test_map_file_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('right_kne = "Calf"\n')
+    with pytest.raises(AwrMimicError, match="unknown character joint in .*'right_kne'; did you mean 'right_knee'"):
+        load_joint_map(bad)
+    bad.write_text('right_knee = 3\n')
+    with pytest.raises(AwrMimicError, match="right_knee must be a source joint name"):
+        load_joint_map(bad)
+    bad.write_text('right_knee = "Nope"\n')
+    bvh = parse_bvh(tpose_walk_bvh(), "named.bvh")
+    with pytest.raises(AwrMimicError, match="unknown joint in named.bvh .*'Nope'"):
+        bvh_to_clip(bvh, get_character("humanoid"), joint_map=load_joint_map(bad))
+
+
+def test_crop_scale_and_options(imported):
+    bvh = parse_bvh((imported / "tpose_walk.bvh").read_text(), "tpose_walk.bvh")
+    humanoid = get_character("humanoid")
+    cropped = bvh_to_clip(bvh, humanoid, start=0.5, end=1.5, ground="keep", scale=0.01)
+    assert cropped.clip.num_frames == 61 and cropped.scale == 0.01
+    # heights kept and scaled: the humanoid's root follows the hips, 4 cm below a pelvis at 101 +- 1.5 cm
+    np.testing.assert_allclose([cropped.clip.root_pos[:, 1].min(), cropped.clip.root_pos[:, 1].max()],
+                               [0.955, 0.985], atol=2e-4)
+    with pytest.raises(AwrMimicError, match="keep 0 frame"):
+        bvh_to_clip(bvh, humanoid, start=5.0)
+    with pytest.raises(AwrMimicError, match="--scale must be"):
+        bvh_to_clip(bvh, humanoid, scale=-1.0)
+    with pytest.raises(AwrMimicError, match="only the humanoid is supported"):
+        bvh_to_clip(bvh, get_character("dog"))
