@@ -1,7 +1,7 @@
 """BVH files: parsing (any channel order, 6-channel joints, names with spaces), writing,
 forward kinematics, one-line errors for malformed files, fuzzing; export -> import round trips."""
 import itertools
-import math
+import re
 
 import numpy as np
 import pytest
@@ -295,3 +295,37 @@ def test_export_in_metres_and_of_an_uneven_clip(tmp_path, capsys):
     bvh = read_bvh(tmp_path / "roll.bvh")
     assert bvh.frame_time == pytest.approx(1 / 60, rel=1e-3)
     assert bvh.offsets[bvh.index("RightLeg"), 1] == pytest.approx(-0.4215, abs=1e-4)  # metres
+
+
+@pytest.fixture(scope="module")
+def short_walk_bvh():
+    from awr_mimic.anim.bvh_retarget import clip_to_bvh
+    from awr_mimic.characters import get_character, load_clip
+
+    bvh = clip_to_bvh(get_character("humanoid"), load_clip("humanoid", "walk"))
+    bvh.motion = bvh.motion[:3]
+    return format_bvh(bvh)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_fuzz_import_of_mutated_numbers(short_walk_bvh, data):
+    """Any number of a valid file replaced (zeros, huge, tiny, negative): a clip of finite numbers,
+    or a one-line AwrMimicError (degenerate skeletons, overflows), never anything else."""
+    from awr_mimic.anim.bvh_retarget import bvh_to_clip
+    from awr_mimic.characters import get_character
+    from awr_mimic.errors import AwrMimicError
+
+    numbers = list(re.finditer(r"-?\d+(\.\d+)?", short_walk_bvh))
+    picks = data.draw(st.lists(st.integers(0, len(numbers) - 1), min_size=1, max_size=6, unique=True))
+    text = short_walk_bvh
+    for i in sorted(picks, key=lambda k: -numbers[k].start()):
+        value = data.draw(st.sampled_from(["0", "-0", "1e300", "-1e300", "1e-300", "1e30", "-5", "720"]))
+        text = text[: numbers[i].start()] + value + text[numbers[i].end():]
+    try:
+        result = bvh_to_clip(parse_bvh(text, "mutant.bvh"), get_character("humanoid"))
+    except AwrMimicError as exc:
+        assert str(exc).startswith("mutant.bvh") and "\n" not in str(exc)
+        return
+    clip = result.clip
+    assert all(np.all(np.isfinite(a)) for a in (clip.root_pos, clip.root_quat, clip.joint_quats, clip.joint_angles))

@@ -184,6 +184,9 @@ def test_every_bone_points_where_the_source_bone_points(imported):
         cos = np.sum(mine * theirs, -1) / np.linalg.norm(mine, axis=-1) / np.linalg.norm(theirs, axis=-1)
         assert np.degrees(np.arccos(np.clip(cos.min(), -1, 1))) < 0.01, (a, b)
     assert result.up_axis == "+Z" and result.scale == pytest.approx(0.8314 / 91, rel=1e-3)
+    # quaternion signs continuous from frame to frame (the importer's own output, before any file)
+    for q in (result.clip.root_quat, result.clip.joint_quats):
+        assert np.all(np.sum(q[1:] * q[:-1], axis=-1) > 0)
 
 
 def test_imported_clip_plays_in_the_env_and_trains(imported, tmp_path, capsys):
@@ -271,3 +274,104 @@ def test_crop_scale_and_options(imported):
         bvh_to_clip(bvh, humanoid, scale=-1.0)
     with pytest.raises(AwrMimicError, match="only the humanoid is supported"):
         bvh_to_clip(bvh, get_character("dog"))
+
+
+def _chain(prefix: str, side: str, sign: float) -> list[tuple[str, str, tuple]]:
+    """A leg and an arm of a Y-up, +z-facing T-pose (x is the actor's left): (name, parent, offset)."""
+    p = prefix
+    return [
+        (f"{p}{side}UpLeg", f"{p}Hips", (sign * 9, -5, 0)), (f"{p}{side}Leg", f"{p}{side}UpLeg", (0, -42, 0)),
+        (f"{p}{side}Foot", f"{p}{side}Leg", (0, -41, 0)), (f"{p}{side}ToeBase", f"{p}{side}Foot", (0, -6, 13)),
+        (f"{p}{side}Shoulder", f"{p}Spine2", (sign * 4, 18, 0)),
+        (f"{p}{side}Arm", f"{p}{side}Shoulder", (sign * 12, 0, 0)),
+        (f"{p}{side}ForeArm", f"{p}{side}Arm", (sign * 27, 0, 0)),
+        (f"{p}{side}Hand", f"{p}{side}ForeArm", (sign * 25, 0, 0)),
+        (f"{p}{side}HandIndex1", f"{p}{side}Hand", (sign * 9, 0, 1)),
+    ]
+
+
+def _mixamo(prefix="mixamorig:"):
+    p = prefix
+    return [(f"{p}Hips", None, (0, 95, 0)), (f"{p}Spine", f"{p}Hips", (0, 10, 0)), (f"{p}Spine1", f"{p}Spine", (0, 12, 0)),
+            (f"{p}Spine2", f"{p}Spine1", (0, 13, 0)), (f"{p}Neck", f"{p}Spine2", (0, 16, 0)),
+            (f"{p}Head", f"{p}Neck", (0, 9, 0)), (f"{p}HeadTop_End", f"{p}Head", (0, 19, 3)),
+            *_chain(p, "Left", 1.0), *_chain(p, "Right", -1.0)]
+
+
+def _lafan():  # LAFAN1 (Ubisoft La Forge): like Mixamo without the prefix, LeftToe for the toes
+    return [(n.replace("ToeBase", "Toe").replace("HeadTop_End", "HeadEnd"), p, o) for n, p, o in _mixamo("")]
+
+
+def _cmu():  # CMU mocap in the cgspeed BVH conversion: hip joints, LowerBack, Spine1 as the chest, Neck1
+    joints = [("Hips", None, (0, 95, 0)), ("LHipJoint", "Hips", (0, 0, 0)), ("RHipJoint", "Hips", (0, 0, 0)),
+              ("LowerBack", "Hips", (0, 0, 0)), ("Spine", "LowerBack", (0, 12, 0)), ("Spine1", "Spine", (0, 12, 0)),
+              ("Neck", "Spine1", (0, 20, 0)), ("Neck1", "Neck", (0, 6, 0)), ("Head", "Neck1", (0, 6, 0))]
+    for side, sign, hip in (("Left", 1.0, "LHipJoint"), ("Right", -1.0, "RHipJoint")):
+        for name, parent, offset in _chain("", side, sign):
+            parent = {"Hips": hip, "Spine2": "Spine1"}.get(parent, parent)
+            joints.append((name, parent, offset))
+    return joints
+
+
+def skeleton_bvh(joints) -> str:
+    """A BVH of a skeleton standing still for two frames (depth-first order, as listed)."""
+    children = {}
+    for name, parent, _ in joints:
+        children.setdefault(parent, []).append(name)
+    offsets = {n: o for n, _, o in joints}
+    lines, count = ["HIERARCHY"], [0]
+
+    def emit(name, depth):
+        root = depth == 0
+        lines.extend([("ROOT " if root else "JOINT ") + name, "{", "OFFSET %g %g %g" % offsets[name],
+                      "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if root
+                      else "CHANNELS 3 Zrotation Xrotation Yrotation"])
+        count[0] += 6 if root else 3
+        for child in children.get(name, []):
+            emit(child, depth + 1)
+        if name not in children:
+            lines.extend(["End Site", "{", "OFFSET 0 5 0", "}"])
+        lines.append("}")
+
+    emit(children[None][0], 0)
+    values = " ".join(["0"] * count[0])
+    return "\n".join(lines + ["MOTION", "Frames: 2", "Frame Time: 0.0333333", values, values]) + "\n"
+
+
+@pytest.mark.parametrize("skeleton, expected", [
+    (_cmu(), {"chest": "Spine1", "neck": "Neck", "head": "Head", "left_toe": "LeftToeBase"}),
+    (_lafan(), {"chest": "Spine2", "neck": "Neck", "head": "Head", "left_toe": "LeftToe"}),
+    (_mixamo(), {"chest": "mixamorig:Spine2", "neck": "mixamorig:Neck", "head": "mixamorig:Head",
+                 "left_toe": "mixamorig:LeftToeBase"}),
+], ids=["CMU", "LAFAN1", "Mixamo"])
+def test_default_mapping_of_common_skeletons(skeleton, expected):
+    """The documented tables (docs/motion_import.md): upper arms, not the clavicles called
+    *Shoulder; the chest where the neck and arms branch. Standing still in its T-pose rest pose,
+    the source gives the humanoid a T-pose: its zero pose with the upper arms raised sideways."""
+    from awr_mimic.anim.bvh_retarget import map_joints
+
+    bvh = parse_bvh(skeleton_bvh(skeleton), "skeleton.bvh")
+    prefix = "mixamorig:" if bvh.names[0].startswith("mixamorig:") else ""
+    mapping = {key: bvh.names[i] for key, i in map_joints(bvh).joints.items()}
+    for side in ("Left", "Right"):
+        s = side.lower()
+        for key, name in ((f"{s}_hip", "UpLeg"), (f"{s}_knee", "Leg"), (f"{s}_ankle", "Foot"),
+                          (f"{s}_shoulder", "Arm"), (f"{s}_elbow", "ForeArm"), (f"{s}_wrist", "Hand")):
+            assert mapping[key] == f"{prefix}{side}{name}", key
+    assert mapping["root"] == f"{prefix}Hips"
+    assert {k: mapping[k] for k in expected} == expected
+    humanoid = get_character("humanoid")
+    result = bvh_to_clip(bvh, humanoid)
+    assert result.up_axis == "+Y" and np.allclose(result.forward, [0, 0, 1])
+    clip = result.clip
+    shoulders = [humanoid.layout.spherical.index(humanoid.skeleton.link_index(f"{s}_shoulder"))
+                 for s in ("right", "left")]
+    others = [i for i in range(len(humanoid.layout.spherical)) if i not in shoulders]
+    assert quat.angle(clip.root_quat).max() < 1e-9  # upright, facing +x
+    assert quat.angle(clip.joint_quats[:, others]).max() < 1e-6 and np.abs(clip.joint_angles).max() < 1e-6
+    fk = pose_fk(humanoid, clip)[0]
+    link = humanoid.skeleton.link_index
+    for side, right in (("right", 1.0), ("left", -1.0)):  # arms straight out sideways (+z is right)
+        arm = fk.frame_pos[:, link(f"{side}_wrist")] - fk.frame_pos[:, link(f"{side}_shoulder")]
+        np.testing.assert_allclose(arm / np.linalg.norm(arm, axis=-1, keepdims=True),
+                                   np.broadcast_to([0, 0, right], arm.shape), atol=1e-6)

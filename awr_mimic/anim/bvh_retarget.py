@@ -18,8 +18,10 @@ Import (:func:`bvh_to_clip`) transfers rotations directly, bone by bone:
    source's rest direction (feet: horizontal directions only, as feet stand
    flat at rest). A link's rotation from its zero pose is then
    T_k(t) = C G_k(t) C^-1 B_k, with G_k the source joint's world rotation: the
-   humanoid's bone points where the source's bone points, and a T-pose source
-   standing still gives the arms-down pose.
+   humanoid's bone points where the source's bone points. So a source standing
+   in its T-pose rest pose gives the humanoid a T-pose, and the rotations that
+   lower the source's arms lower the humanoid's; copying local rotations
+   instead would leave the humanoid's arms 90 degrees away from the actor's.
 4. **Hinges.** Knees and elbows keep the twist of their local rotation about
    their axis (a swing-twist split), clipped to the joint's limits; the child
    joint is solved against the clipped hinge, so feet and hands keep their world
@@ -337,6 +339,14 @@ def bvh_to_clip(bvh: BVH, character, *, name: str | None = None, fps: float | No
                 loop: str = "none", joint_map: dict[str, str | None] | None = None,
                 map_source: str = "joint map", ground: str = "lowest", limits: str = "clip") -> ImportResult:
     """Retarget a parsed BVH onto `character` (the humanoid): see the module docstring."""
+    # absurd but finite file values may overflow: the result is checked for finite numbers instead
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _bvh_to_clip(bvh, character, name=name, fps=fps, scale=scale, start=start, end=end, loop=loop,
+                            joint_map=joint_map, map_source=map_source, ground=ground, limits=limits)
+
+
+def _bvh_to_clip(bvh: BVH, character, *, name, fps, scale, start, end, loop, joint_map, map_source, ground,
+                 limits) -> ImportResult:
     rig = HUMANOID_RIG
     sk = character.skeleton
     names = sk.link_names
