@@ -9,8 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from awr_mimic.anim import quat
-from awr_mimic.anim.bvh import BVHError, euler_to_quat, format_bvh, parse_bvh, quat_to_euler, read_bvh
+from awr_mimic.anim.bvh import (
+    BVHError,
+    euler_to_quat,
+    format_bvh,
+    parse_bvh,
+    quat_to_euler,
+    read_bvh,
+)
 from awr_mimic.cli import main
 
 # A small skeleton exercising the grammar: a name with spaces, a 6-channel child joint whose

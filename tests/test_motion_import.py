@@ -9,7 +9,12 @@ from scipy.spatial.transform import Rotation
 import awr_mimic
 from awr_mimic.anim import quat
 from awr_mimic.anim.bvh import parse_bvh
-from awr_mimic.anim.bvh_retarget import bvh_to_clip, foot_heights, load_joint_map, pose_fk
+from awr_mimic.anim.bvh_retarget import (
+    bvh_to_clip,
+    foot_heights,
+    load_joint_map,
+    pose_fk,
+)
 from awr_mimic.characters import get_character, load_clip
 from awr_mimic.cli import main
 from awr_mimic.errors import AwrMimicError
@@ -302,6 +307,28 @@ def _lafan():  # LAFAN1 (Ubisoft La Forge): like Mixamo without the prefix, Left
     return [(n.replace("ToeBase", "Toe").replace("HeadTop_End", "HeadEnd"), p, o) for n, p, o in _mixamo("")]
 
 
+def _renamed(names: dict[str, str]):
+    """The Mixamo-shaped hierarchy under other names (the left side's; the right's mirror them)."""
+    def rename(n):
+        if n is None:
+            return None
+        for side, short, upper in (("Left", "l", "L"), ("Right", "r", "R")):
+            if n.startswith(side):
+                return names[n[len(side):]].format(s=short, S=upper)
+        return names[n]
+    return [(rename(n), rename(p), o) for n, p, o in _mixamo("")]
+
+
+DAZ = {"Hips": "hip", "Spine": "abdomen", "Spine1": "abdomen2", "Spine2": "chest", "Neck": "neck",
+       "Head": "head", "HeadTop_End": "headEnd", "Shoulder": "{s}Collar", "Arm": "{s}Shldr",
+       "ForeArm": "{s}ForeArm", "Hand": "{s}Hand", "HandIndex1": "{s}Index1", "UpLeg": "{s}Thigh",
+       "Leg": "{s}Shin", "Foot": "{s}Foot", "ToeBase": "{s}Toe"}
+BLENDER = {"Hips": "spine", "Spine": "spine.001", "Spine1": "spine.002", "Spine2": "spine.003", "Neck": "spine.004",
+           "Head": "spine.006", "HeadTop_End": "spine.007", "Shoulder": "shoulder.{S}", "Arm": "upper_arm.{S}",
+           "ForeArm": "forearm.{S}", "Hand": "hand.{S}", "HandIndex1": "f_index.01.{S}", "UpLeg": "thigh.{S}",
+           "Leg": "shin.{S}", "Foot": "foot.{S}", "ToeBase": "toe.{S}"}
+
+
 def _cmu():  # CMU mocap in the cgspeed BVH conversion: hip joints, LowerBack, Spine1 as the chest, Neck1
     joints = [("Hips", None, (0, 95, 0)), ("LHipJoint", "Hips", (0, 0, 0)), ("RHipJoint", "Hips", (0, 0, 0)),
               ("LowerBack", "Hips", (0, 0, 0)), ("Spine", "LowerBack", (0, 12, 0)), ("Spine1", "Spine", (0, 12, 0)),
@@ -323,7 +350,7 @@ def skeleton_bvh(joints) -> str:
 
     def emit(name, depth):
         root = depth == 0
-        lines.extend([("ROOT " if root else "JOINT ") + name, "{", "OFFSET %g %g %g" % offsets[name],
+        lines.extend([("ROOT " if root else "JOINT ") + name, "{", "OFFSET {:g} {:g} {:g}".format(*offsets[name]),
                       "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if root
                       else "CHANNELS 3 Zrotation Xrotation Yrotation"])
         count[0] += 6 if root else 3
@@ -343,7 +370,14 @@ def skeleton_bvh(joints) -> str:
     (_lafan(), {"chest": "Spine2", "neck": "Neck", "head": "Head", "left_toe": "LeftToe"}),
     (_mixamo(), {"chest": "mixamorig:Spine2", "neck": "mixamorig:Neck", "head": "mixamorig:Head",
                  "left_toe": "mixamorig:LeftToeBase"}),
-], ids=["CMU", "LAFAN1", "Mixamo"])
+    (_renamed(DAZ), {"root": "hip", "chest": "chest", "neck": "neck", "left_hip": "lThigh", "left_knee": "lShin",
+                     "left_ankle": "lFoot", "left_shoulder": "lShldr", "left_elbow": "lForeArm",
+                     "right_wrist": "rHand", "right_toe": "rToe"}),
+    # Rigify's metarig numbers its spine: the root is the file's ROOT, the chest the branch point
+    (_renamed(BLENDER), {"root": "spine", "chest": "spine.003", "left_hip": "thigh.L", "left_knee": "shin.L",
+                         "left_ankle": "foot.L", "left_shoulder": "upper_arm.L", "left_elbow": "forearm.L",
+                         "right_wrist": "hand.R", "right_toe": "toe.R"}),
+], ids=["CMU", "LAFAN1", "Mixamo", "DAZ", "Blender"])
 def test_default_mapping_of_common_skeletons(skeleton, expected):
     """The documented tables (docs/motion_import.md): upper arms, not the clavicles called
     *Shoulder; the chest where the neck and arms branch. Standing still in its T-pose rest pose,
@@ -353,13 +387,13 @@ def test_default_mapping_of_common_skeletons(skeleton, expected):
     bvh = parse_bvh(skeleton_bvh(skeleton), "skeleton.bvh")
     prefix = "mixamorig:" if bvh.names[0].startswith("mixamorig:") else ""
     mapping = {key: bvh.names[i] for key, i in map_joints(bvh).joints.items()}
-    for side in ("Left", "Right"):
+    assert {k: mapping.get(k) for k in expected} == expected
+    for side in ("Left", "Right") if "LeftArm" in "".join(bvh.names) else ():
         s = side.lower()
         for key, name in ((f"{s}_hip", "UpLeg"), (f"{s}_knee", "Leg"), (f"{s}_ankle", "Foot"),
                           (f"{s}_shoulder", "Arm"), (f"{s}_elbow", "ForeArm"), (f"{s}_wrist", "Hand")):
             assert mapping[key] == f"{prefix}{side}{name}", key
-    assert mapping["root"] == f"{prefix}Hips"
-    assert {k: mapping[k] for k in expected} == expected
+    assert mapping["root"] in (f"{prefix}Hips", "hip", "spine")
     humanoid = get_character("humanoid")
     result = bvh_to_clip(bvh, humanoid)
     assert result.up_axis == "+Y" and np.allclose(result.forward, [0, 0, 1])
@@ -375,3 +409,25 @@ def test_default_mapping_of_common_skeletons(skeleton, expected):
         arm = fk.frame_pos[:, link(f"{side}_wrist")] - fk.frame_pos[:, link(f"{side}_shoulder")]
         np.testing.assert_allclose(arm / np.linalg.norm(arm, axis=-1, keepdims=True),
                                    np.broadcast_to([0, 0, right], arm.shape), atol=1e-6)
+
+
+def test_import_view_plays_the_clip_in_the_viewer(imported, tmp_path, monkeypatch, capsys):
+    """--view hands the clip to `awr-mimic view`, whose motion playback (MotionSession) plays it."""
+    from awr_mimic_viewer.session import MotionSession
+
+    import awr_mimic.cli
+
+    launched = []
+    monkeypatch.setattr(awr_mimic.cli, "main", lambda argv: launched.append(argv) or 0)
+    clip_file = tmp_path / "viewed.txt"
+    assert main(["motion", "import", str(imported / "tpose_walk.bvh"), "--out", str(clip_file), "--view"]) == 0
+    assert launched == [["view", "--character", "humanoid", "--clip", str(clip_file)]]
+
+    session = MotionSession("humanoid", str(clip_file))
+    try:
+        start = session.pose().base_pos.copy()
+        for _ in range(30):  # one second of playback
+            session.advance()
+        assert session.time == pytest.approx(1.0) and session.pose().base_pos[0] - start[0] > 0.8
+    finally:
+        session.close()

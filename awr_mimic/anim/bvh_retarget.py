@@ -44,7 +44,7 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -505,7 +505,7 @@ def _matrix_quat(m: np.ndarray) -> np.ndarray:
 
 def resample(clip: Clip, fps: float) -> Clip:
     """The clip at a uniform `fps`, by lerp/slerp between its frames (the end is kept within a frame)."""
-    num = int(math.floor(clip.duration * fps + 1e-6)) + 1
+    num = math.floor(clip.duration * fps + 1e-6) + 1
     if num < 2:
         raise ClipError(f"{clip.source}: {clip.duration:.3f} s is too short for {fps:g} fps")
     times = np.arange(num) / fps
