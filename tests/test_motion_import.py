@@ -202,8 +202,8 @@ def test_imported_clip_plays_in_the_env_and_trains(imported, tmp_path, capsys):
     try:
         obs, _ = env.reset(seed=0)
         rewards = []
-        for _ in range(20):  # hold the reference pose's PD targets: a few steps of tracking
-            obs, reward, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+        for _ in range(20):  # PD tracking of the imported reference for a few steps
+            obs, reward, terminated, truncated, _ = env.step(env.reference_action())
             assert np.all(np.isfinite(obs))
             rewards.append(reward)
             if terminated or truncated:
