@@ -72,7 +72,7 @@ def collision_shapes(client: int, body: int, num_links: int) -> list[Shape]:
 
 def character_shapes(character) -> list[Shape]:
     """Collision shapes of a :class:`awr_mimic.characters.Character` as pybullet loads it."""
-    from awr_mimic.characters.character import p, quiet_stdout
+    from awr_mimic.bullet import p, quiet_stdout
 
     with quiet_stdout():
         client = p.connect(p.DIRECT)
