@@ -142,3 +142,24 @@ def test_awr_learns_a_simple_continuous_task():
         after = t.evaluate(50)
     assert after["joint_angle_error"] < 0.5 * before["joint_angle_error"]
     assert after["mean_reward"] > 0.95
+
+
+def test_normalised_observations_are_clipped_for_actor_and_critic():
+    import torch
+
+    from awr_mimic.learning.awr import AWR
+    from awr_mimic.learning.config import AWRConfig
+    from awr_mimic.learning.networks import SpaceInfo
+
+    space = SpaceInfo(obs_dim=3, discrete=False, act_dim=2, low=(-1.0, -1.0), high=(1.0, 1.0))
+    awr = AWR(space, AWRConfig(actor_hidden=(8,), critic_hidden=(8,)))
+    obs = torch.tensor([[1e4, -1e4, 0.5]])
+    assert torch.equal(awr.actor.obs_norm(obs), torch.tensor([[10.0, -10.0, 0.5]]))
+    # a state far outside the clip gives the same outputs as one on its edge
+    edge = torch.tensor([[10.0, -10.0, 0.5]])
+    assert torch.equal(awr.actor(obs), awr.actor(edge)) and torch.equal(awr.critic(obs), awr.critic(edge))
+    # 0 disables it; workers build their policy with the same clip
+    off = AWR(space, AWRConfig(actor_hidden=(8,), critic_hidden=(8,), obs_clip=0.0))
+    assert off.actor.obs_norm(obs)[0, 0] == 1e4
+    from awr_mimic.learning.awr import policy_kwargs
+    assert policy_kwargs(AWRConfig())["obs_clip"] == 10.0

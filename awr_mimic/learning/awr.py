@@ -56,7 +56,7 @@ def _check_finite(loss: torch.Tensor, net: str, updates: int) -> None:
 def policy_kwargs(cfg: AWRConfig) -> dict:
     """What a worker needs to build the policy network (weights come separately)."""
     return {"hidden": tuple(cfg.actor_hidden), "action_std": cfg.action_std,
-            "init_output_scale": cfg.actor_init_output_scale}
+            "init_output_scale": cfg.actor_init_output_scale, "obs_clip": cfg.obs_clip}
 
 
 class AWR:
@@ -64,7 +64,7 @@ class AWR:
         self.space, self.cfg = space, cfg
         self.device = torch.device(device)
         torch.manual_seed(cfg.seed)
-        self.obs_norm = ObsNorm(space.obs_dim)  # shared by actor and critic
+        self.obs_norm = ObsNorm(space.obs_dim, cfg.obs_clip)  # shared by actor and critic
         self.actor = Policy(space, obs_norm=self.obs_norm, **policy_kwargs(cfg)).to(self.device)
         self.critic = ValueNet(space, tuple(cfg.critic_hidden), cfg.gamma, obs_norm=self.obs_norm).to(self.device)
         self.actor_opt = self._optimizer(self.actor.net.parameters(), cfg.actor_lr)

@@ -51,6 +51,7 @@ class AWRConfig:
     # state normaliser
     normalizer_samples: int = 300_000  # frozen after this many samples
     normalizer_std_floor: float = 1e-4
+    obs_clip: float = 10.0  # normalised observations clipped to +-obs_clip (MimicKit); 0: no clip
 
     # ablations (paper section 5.2)
     on_policy: bool = False  # buffer holds only the last batch
@@ -241,7 +242,7 @@ def _validate(cfg: AWRConfig) -> None:
         raise ConfigError("config gamma: must be < 1 (value targets are scaled by 1 - gamma)")
     if not 0.0 < cfg.value_refresh_fraction <= 1.0:
         raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {cfg.value_refresh_fraction!r}")
-    for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every"):
+    for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every", "obs_clip"):
         if getattr(cfg, k) < 0:
             raise ConfigError(f"config {k}: must be >= 0, got {getattr(cfg, k)!r}")
     if cfg.workers is not None and cfg.workers < 0:

@@ -65,13 +65,21 @@ class SpaceInfo:
 
 
 class ObsNorm(nn.Module):
-    def __init__(self, dim: int):
+    """(obs - mean) / std, clipped to [-clip, clip] (0: no clip).
+
+    The clip keeps a rare extreme state (a light link spinning at 300 rad/s) from reaching the
+    nets as a huge input, whose wild V bootstraps and policy outputs once wrecked a dog run.
+    """
+
+    def __init__(self, dim: int, clip: float = 0.0):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
+        self.clip = float(clip)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs - self.mean) / self.std
+        z = (obs - self.mean) / self.std
+        return z.clamp(-self.clip, self.clip) if self.clip > 0 else z
 
 
 def mlp(in_dim: int, hidden: tuple, out_dim: int, out_scale: float | None = None) -> nn.Sequential:
@@ -94,12 +102,12 @@ def mlp(in_dim: int, hidden: tuple, out_dim: int, out_scale: float | None = None
 
 class Policy(nn.Module):
     def __init__(self, space: SpaceInfo, hidden: tuple, action_std: float, init_output_scale: float = 0.01,
-                 obs_norm: ObsNorm | None = None):
+                 obs_norm: ObsNorm | None = None, obs_clip: float = 0.0):
         super().__init__()
         self.space = space
         self.discrete = space.discrete
         self.action_std = float(action_std)
-        self.obs_norm = obs_norm if obs_norm is not None else ObsNorm(space.obs_dim)
+        self.obs_norm = obs_norm if obs_norm is not None else ObsNorm(space.obs_dim, obs_clip)
         self.net = mlp(space.obs_dim, tuple(hidden), space.act_dim, init_output_scale)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
