@@ -98,7 +98,13 @@ def test_viewer_in_chromium(viewer):
             step = page.get_by_role("button", name="Step")
             reset0.click()
             wait_for(lambda: session.time == 0.0 and session.episode_steps == 0, what="reset")
-            page.wait_for_timeout(800)  # camera follow settles on the character
+            # the follow camera settles on the character (a fixed wait was too short on a busy machine)
+            def camera_on_root():
+                cam = list(app.server.get_clients().values())[0].camera
+                return np.linalg.norm(np.asarray(cam.look_at) - np.asarray(session.pose().base_pos)) < 0.1
+
+            wait_for(camera_on_root, what="the camera to follow the character")
+            page.wait_for_timeout(300)  # and the browser to draw it
             # aim at the character: the follow camera looks at its root, at the middle of the canvas
             box = canvas.bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
