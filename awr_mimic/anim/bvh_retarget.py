@@ -53,6 +53,7 @@ import numpy as np
 from awr_mimic.anim import quat
 from awr_mimic.anim.bvh import BVH, BVHError, quat_to_euler
 from awr_mimic.anim.clip import LOOP_MODES, Clip
+from awr_mimic.anim.shapes import pose_fk  # noqa: F401  (FK of a clip; used here and by motion_check)
 from awr_mimic.anim.skeleton import FIXED, REVOLUTE, SPHERICAL
 from awr_mimic.errors import AwrMimicError, ClipError, unknown_name
 
@@ -535,20 +536,6 @@ def foot_links(character) -> list[int]:
     if allowed:
         return [int(i) for i in character.link_indices(allowed)]
     return list(range(character.skeleton.num_links))
-
-
-def pose_fk(character, clip: Clip, times=None):
-    """FK of the clip's key frames (or of `times`), and its base inertial frames."""
-    sk = character.skeleton
-    if times is None:  # the key frames as stored (sampling a wrapping clip at its end gives frame 0)
-        root_pos, root_quat, joint_quats, joint_angles = clip.root_pos, clip.root_quat, clip.joint_quats, clip.joint_angles
-    else:
-        s = clip.sample(times)
-        root_pos, root_quat, joint_quats, joint_angles = s.root_pos, s.root_quat, s.joint_quats, s.joint_angles
-    fk = sk.forward_kinematics(root_pos, root_quat, clip.local_rotations(sk, joint_quats, joint_angles))
-    base_pos = root_pos + quat.rotate(root_quat, sk.base_inertial_pos)
-    base_quat = quat.multiply(root_quat, sk.base_inertial_quat)
-    return fk, base_pos, base_quat
 
 
 def foot_heights(character, clip: Clip) -> np.ndarray:

@@ -103,13 +103,23 @@ def lowest_points(shapes: list[Shape], fk, base_pos, base_quat, up: int) -> np.n
     return lowest
 
 
+def pose_fk(character, clip, times=None):
+    """FK of the clip's key frames (or of `times`), and its base inertial frames."""
+    sk = character.skeleton
+    if times is None:  # the key frames as stored (sampling a wrapping clip at its end gives frame 0)
+        root_pos, root_quat, joint_quats, joint_angles = clip.root_pos, clip.root_quat, clip.joint_quats, clip.joint_angles
+    else:
+        s = clip.sample(times)
+        root_pos, root_quat, joint_quats, joint_angles = s.root_pos, s.root_quat, s.joint_quats, s.joint_angles
+    fk = sk.forward_kinematics(root_pos, root_quat, clip.local_rotations(sk, joint_quats, joint_angles))
+    base_pos = root_pos + quat.rotate(root_quat, sk.base_inertial_pos)
+    base_quat = quat.multiply(root_quat, sk.base_inertial_quat)
+    return fk, base_pos, base_quat
+
+
 def clip_ground_clearance(character, clip, times=None, rate: float = 240.0) -> tuple[np.ndarray, np.ndarray]:
     """(times, height of the body's lowest point) over one pass of a clip."""
-    skeleton = character.skeleton
     if times is None:
         times = np.arange(0.0, clip.duration + 1e-9, 1.0 / rate)
-    s = clip.sample(times)
-    fk = skeleton.forward_kinematics(s.root_pos, s.root_quat, clip.local_rotations(skeleton, s.joint_quats, s.joint_angles))
-    base_pos = s.root_pos + quat.rotate(s.root_quat, skeleton.base_inertial_pos)
-    base_quat = quat.multiply(s.root_quat, skeleton.base_inertial_quat)
+    fk, base_pos, base_quat = pose_fk(character, clip, times)
     return times, lowest_points(character_shapes(character), fk, base_pos, base_quat, character.up_axis)
