@@ -19,7 +19,7 @@ from awr_mimic.envs.observation import observation_size, observe
 from awr_mimic.envs.reference import ReferenceMotion
 from awr_mimic.envs.reward import ImitationReward
 from awr_mimic.envs.world import SimBatch, World
-from awr_mimic.errors import ConfigError
+from awr_mimic.errors import ConfigError, show
 
 DEFAULT_SIM_HZ = 240
 DEFAULT_CONTROL_HZ = 30
@@ -40,7 +40,7 @@ class MimicBatch:
     ):
         check_options(sim_hz, control_hz, time_limit, start_phase)
         if not isinstance(num_envs, int) or num_envs < 1:
-            raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
+            raise ConfigError(f"num_envs must be a positive integer, got {show(num_envs)}")
         self.character = get_character(character)
         clip = clip or self.character.default_clip
         if clip is None:
@@ -123,7 +123,7 @@ class MimicBatch:
         envs = np.atleast_1d(np.asarray(envs, dtype=np.int64))
         phases = np.broadcast_to(np.asarray(phases, dtype=np.float64), envs.shape)
         if np.any((phases < 0.0) | (phases > 1.0)) or not np.all(np.isfinite(phases)):
-            raise ConfigError(f"start phase must be in [0, 1], got {phases.tolist()!r}")
+            raise ConfigError(f"start phase must be in [0, 1], got {show(phases)}")
         self.time[envs], self.steps[envs] = phases * self.clip.duration, 0
         self.ref_rot3[envs], self.ref_rot4[envs] = np.eye(3), np.eye(4)
         self.ref_translation[envs], self.ref_yaw[envs] = 0.0, 0.0
@@ -250,11 +250,11 @@ class MimicBatch:
 
 def check_options(sim_hz, control_hz, time_limit, start_phase):
     if not isinstance(control_hz, int) or control_hz <= 0:
-        raise ConfigError(f"control_hz must be a positive integer, got {control_hz!r}")
+        raise ConfigError(f"control_hz must be a positive integer, got {show(control_hz)}")
     if not isinstance(sim_hz, int) or sim_hz <= 0 or sim_hz % control_hz:
-        raise ConfigError(f"sim_hz must be a positive multiple of control_hz ({control_hz}), got {sim_hz!r}")
+        raise ConfigError(f"sim_hz must be a positive multiple of control_hz ({show(control_hz)}), got {show(sim_hz)}")
     if not time_limit > 0:
-        raise ConfigError(f"time_limit must be positive, got {time_limit!r}")
+        raise ConfigError(f"time_limit must be positive, got {show(time_limit)}")
     if start_phase is not None and not 0.0 <= start_phase <= 1.0:
-        raise ConfigError(f"start_phase must be in [0, 1] or None, got {start_phase!r}")
+        raise ConfigError(f"start_phase must be in [0, 1] or None, got {show(start_phase)}")
 

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Optional
 
-from awr_mimic.errors import ConfigError, unknown_name
+from awr_mimic.errors import ConfigError, show, unknown_name
 
 
 @dataclasses.dataclass
@@ -175,7 +175,7 @@ def _coerce(key: str, value: Any) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional, hint = True, args[0]
-    bad = ConfigError(f"config {key}: bad value {value!r} (expected {getattr(hint, '__name__', hint)})")
+    bad = ConfigError(f"config {key}: bad value {show(value)} (expected {getattr(hint, '__name__', hint)})")
     if isinstance(value, str):
         s = value.strip()
         if optional and (s.lower() in ("none", "null", "") or (s.lower() == "auto" and key not in _LITERAL_AUTO)):
@@ -234,27 +234,27 @@ def _validate(cfg: AWRConfig) -> None:
                 "buffer_size", "beta", "max_weight", "action_std", "eval_episodes", "checkpoint_every")
     for k in positive:
         if not getattr(cfg, k) > 0:
-            raise ConfigError(f"config {k}: must be > 0, got {getattr(cfg, k)!r}")
+            raise ConfigError(f"config {k}: must be > 0, got {show(getattr(cfg, k))}")
     for k in ("gamma", "td_lambda"):
         if not 0.0 <= getattr(cfg, k) <= 1.0:
-            raise ConfigError(f"config {k}: must be in [0, 1], got {getattr(cfg, k)!r}")
+            raise ConfigError(f"config {k}: must be in [0, 1], got {show(getattr(cfg, k))}")
     if cfg.gamma >= 1.0:
         raise ConfigError("config gamma: must be < 1 (value targets are scaled by 1 - gamma)")
     if not 0.0 < cfg.value_refresh_fraction <= 1.0:
-        raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {cfg.value_refresh_fraction!r}")
+        raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {show(cfg.value_refresh_fraction)}")
     for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every", "obs_clip"):
         if getattr(cfg, k) < 0:
-            raise ConfigError(f"config {k}: must be >= 0, got {getattr(cfg, k)!r}")
+            raise ConfigError(f"config {k}: must be >= 0, got {show(getattr(cfg, k))}")
     if cfg.workers is not None and cfg.workers < 0:
-        raise ConfigError(f"config workers: must be >= 0, got {cfg.workers}")
+        raise ConfigError(f"config workers: must be >= 0, got {show(cfg.workers)}")
     if cfg.backend == "ray" and cfg.workers == 0:
         raise ConfigError("config workers: the ray backend needs workers >= 1 (0 samples in-process)")
     if cfg.envs_per_worker < 1:
-        raise ConfigError(f"config envs_per_worker: must be >= 1, got {cfg.envs_per_worker!r}")
+        raise ConfigError(f"config envs_per_worker: must be >= 1, got {show(cfg.envs_per_worker)}")
     if cfg.learner_threads is not None and cfg.learner_threads < 1:
-        raise ConfigError(f"config learner_threads: must be >= 1, got {cfg.learner_threads}")
+        raise ConfigError(f"config learner_threads: must be >= 1, got {show(cfg.learner_threads)}")
     if cfg.momentum < 0 or cfg.momentum >= 1:
-        raise ConfigError(f"config momentum: must be in [0, 1), got {cfg.momentum!r}")
+        raise ConfigError(f"config momentum: must be in [0, 1), got {show(cfg.momentum)}")
 
 
 def apply_overrides(cfg: AWRConfig, changes: dict[str, Any]) -> AWRConfig:
