@@ -55,7 +55,7 @@ from awr_mimic.anim.bvh import BVH, BVHError, quat_to_euler
 from awr_mimic.anim.clip import LOOP_MODES, Clip
 from awr_mimic.anim.shapes import pose_fk  # noqa: F401  (FK of a clip; used here and by motion_check)
 from awr_mimic.anim.skeleton import FIXED, REVOLUTE, SPHERICAL
-from awr_mimic.errors import AwrMimicError, ClipError, unknown_name
+from awr_mimic.errors import AwrMimicError, ClipError, show, unknown_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -407,7 +407,7 @@ def _bvh_to_clip(bvh: BVH, character, *, name, fps, scale, start, end, loop, joi
     else:
         factor = float(scale)
         if not (math.isfinite(factor) and factor > 0):
-            raise AwrMimicError(f"--scale must be 'auto' or a positive number, got {scale!r}")
+            raise AwrMimicError(f"--scale must be 'auto' or a positive number, got {show(scale)}")
 
     # ---- rest alignment per mapped link, and its rotation from the zero pose
     num = len(frames)
@@ -471,7 +471,7 @@ def _bvh_to_clip(bvh: BVH, character, *, name, fps, scale, start, end, loop, joi
     )
     if fps is not None:
         if not (math.isfinite(fps) and fps > 0):
-            raise AwrMimicError(f"--fps must be a positive number, got {fps!r}")
+            raise AwrMimicError(f"--fps must be a positive number, got {show(fps)}")
         if abs(fps * bvh.frame_time - 1.0) > 1e-6:
             clip = resample(clip, fps)
     clip.loop = loop

@@ -18,7 +18,7 @@ import numpy as np
 
 from awr_mimic.anim import quat
 from awr_mimic.anim.skeleton import REVOLUTE, SPHERICAL, Skeleton
-from awr_mimic.errors import ClipError
+from awr_mimic.errors import ClipError, show
 
 LOOP_MODES = ("wrap", "none")
 
@@ -208,9 +208,9 @@ def frames_array(path, frames, expected_columns: int, character: str) -> np.ndar
             )
         for j, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _fail(path, f"frame {i}, column {j} is not a number: {value!r}")
+                raise _fail(path, f"frame {i}, column {j} is not a number: {show(value)}")
             if not math.isfinite(value):
-                raise _fail(path, f"frame {i}, column {j} is not finite: {value!r}")
+                raise _fail(path, f"frame {i}, column {j} is not finite: {show(value)}")
     return np.asarray(frames, dtype=np.float64)
 
 
@@ -231,7 +231,7 @@ def clip_from_array(path, name: str, loop: str, data: np.ndarray, layout: PoseLa
     durations = data[:, 0].copy()
     bad = np.flatnonzero(durations[:-1] <= 0.0)
     if len(bad):
-        raise _fail(path, f"frame {bad[0]} has a non-positive duration {durations[bad[0]]!r}")
+        raise _fail(path, f"frame {bad[0]} has a non-positive duration {show(durations[bad[0]])}")
     root_pos = data[:, 1:4]
     root_quat = _take_quats(path, data[:, 4:8], layout.quat_order, "root")
     if layout.root_frame == "inertial" and any(layout.base_inertial_pos):

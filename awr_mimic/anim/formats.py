@@ -29,6 +29,7 @@ import numpy as np
 from awr_mimic.anim import quat
 from awr_mimic.anim.clip import Clip, PoseLayout, _fail, clip_from_array, frames_array, load_json
 from awr_mimic.anim.skeleton import SPHERICAL
+from awr_mimic.errors import show
 
 FORMATS = ("deepmimic", "motion_imitation")
 _MI_LOOP = {"wrap": "wrap", "clamp": "none"}
@@ -69,7 +70,7 @@ def _read_motion_imitation(path: Path, data: dict, layout: PoseLayout, name: str
         raise _fail(path, f"'LoopMode' must be Wrap or Clamp, got {data.get('LoopMode')!r}")
     dt = data.get("FrameDuration")
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0:
-        raise _fail(path, f"'FrameDuration' must be a positive number, got {dt!r}")
+        raise _fail(path, f"'FrameDuration' must be a positive number, got {show(dt)}")
     mi_layout = motion_imitation_layout(layout)
     frames = data["Frames"]
     # the same validation as DeepMimic rows, without the duration column

@@ -50,7 +50,7 @@ from scipy.optimize import least_squares
 
 from awr_mimic.anim import quat
 from awr_mimic.anim.clip import Clip
-from awr_mimic.errors import AwrMimicError
+from awr_mimic.errors import AwrMimicError, show
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,9 +89,9 @@ def _vec3(value, where: str) -> np.ndarray:
     try:
         v = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise AwrMimicError(f"{where}: expected 3 numbers, got {value!r}") from None
+        raise AwrMimicError(f"{where}: expected 3 numbers, got {show(value)}") from None
     if v.shape != (3,) or not np.all(np.isfinite(v)):
-        raise AwrMimicError(f"{where}: expected 3 numbers, got {value!r}")
+        raise AwrMimicError(f"{where}: expected 3 numbers, got {show(value)}")
     return v
 
 

@@ -43,7 +43,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from awr_mimic.errors import AwrMimicError
+from awr_mimic.errors import AwrMimicError, show
 
 BASE_MASS = 1e-4  # the dummy base link; pybullet wants a non-zero mass on a free base
 
@@ -104,7 +104,7 @@ def _num(d: dict, key: str, where: str, default=None) -> float:
         raise AwrMimicError(f"{where}: missing {key!r}")
     value = d[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AwrMimicError(f"{where}: {key!r} is not a finite number: {value!r}")
+        raise AwrMimicError(f"{where}: {key!r} is not a finite number: {show(value)}")
     return float(value)
 
 
@@ -427,7 +427,7 @@ def import_character(
 ) -> tuple[Path, Path, DMCharacter]:
     """Write <out_dir>/<name>.urdf and <out_dir>/<name>.toml; returns their paths and the parsed character."""
     if not scale > 0:
-        raise AwrMimicError(f"scale must be positive, got {scale!r}")
+        raise AwrMimicError(f"scale must be positive, got {show(scale)}")
     character = read_character(character_file, ctrl_file, name=name)
     name = name or character.name
     out_dir = Path(out_dir)

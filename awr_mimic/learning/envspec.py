@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from awr_mimic.errors import ConfigError
+from awr_mimic.errors import ConfigError, show
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,5 +51,5 @@ class EnvSpec:
         raise ConfigError(f"env must be a gymnasium id or an EnvSpec, got {type(env).__name__}")
 
     def __str__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        opts = ", ".join(f"{k}={show(v)}" for k, v in self.kwargs.items())
         return f"{self.id}({opts})" if opts else self.id
