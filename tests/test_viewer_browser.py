@@ -4,7 +4,8 @@ The viewer runs in this process (its own server on a free port), so the test
 can check the server side of every GUI action: pause stops time, the speed
 reaches the server, the ghost hides, and a click on the character pushes it
 (the clicked link's velocity differs from an identical step without the push).
-A missing browser fails the test (see awr_mimic_viewer.testing).
+Without chromium or Playwright the test skips with one line saying how to enable it,
+except with CI=true, where it fails (see awr_mimic_viewer.testing).
 """
 from __future__ import annotations
 
@@ -25,6 +26,42 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# ------------------------------------------------ run, skip or fail: no browser needed
+
+@pytest.mark.parametrize("path, ci, playwright, action", [
+    ("/usr/bin/chromium", None, True, "run"),
+    ("/usr/bin/chromium", "true", True, "run"),
+    (None, None, True, "skip"),
+    (None, "", True, "skip"),
+    (None, "false", True, "skip"),
+    (None, "0", True, "skip"),
+    (None, "true", True, "fail"),
+    (None, "TRUE", True, "fail"),
+    (None, "1", True, "fail"),
+    ("/usr/bin/chromium", None, False, "skip"),
+    ("/usr/bin/chromium", "true", False, "fail"),
+])
+def test_browser_action(path, ci, playwright, action):
+    got, reason = testing.browser_action(path, ci, playwright)
+    assert got == action
+    if action == "run":
+        assert reason == ""
+    else:
+        assert "\n" not in reason and reason.endswith("to run the viewer's browser tests")
+        assert ("playwright" if not playwright else "apt-get install chromium") in reason
+        assert "AWR_MIMIC_CHROMIUM" in reason or not playwright
+
+
+def test_missing_browser_skips_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(testing, "chromium_path", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium not found: apt-get install chromium"):
+        testing.require_browser(pytest)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        testing.require_browser(pytest)
+
+
 @pytest.fixture
 def viewer():
     from awr_mimic_viewer.app import ViewerApp
@@ -38,8 +75,9 @@ def viewer():
         app.stop()
 
 
-def test_viewer_in_chromium(viewer):
-    testing.require_browser(pytest)
+def test_viewer_in_chromium(request):
+    testing.require_browser(pytest)  # before starting a server; fails, not errors, in CI
+    viewer = request.getfixturevalue("viewer")
     from playwright.sync_api import sync_playwright
 
     app, session = viewer, viewer.session

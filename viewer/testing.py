@@ -1,9 +1,10 @@
 """Helpers for browser tests of the viewer: Debian's chromium driven by Playwright.
 
 Never `playwright install`: the browser is the system's (``/usr/bin/chromium``,
-or ``$AWR_MIMIC_CHROMIUM``). A missing browser or Playwright is an error, not a
-reason to skip, unless ``AWR_MIMIC_SKIP_BROWSER_TESTS=1`` says so explicitly
-(for development machines without chromium; CI must never set it).
+or ``$AWR_MIMIC_CHROMIUM``). Without chromium or Playwright the browser tests
+skip with one line saying how to enable them, so ``python -m pytest -q`` passes
+on a fresh machine; in CI (``CI=true``, as ``.ci/run`` exports) a missing
+browser fails them instead, so CI can never pass by skipping them.
 """
 from __future__ import annotations
 
@@ -25,36 +26,61 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SKIP_ENV = "AWR_MIMIC_SKIP_BROWSER_TESTS"
+CHROMIUM_ENV = "AWR_MIMIC_CHROMIUM"
+ENABLE = "to run the viewer's browser tests"
+NO_CHROMIUM = f"chromium not found: apt-get install chromium (or set {CHROMIUM_ENV}=/path/to/chrome) {ENABLE}"
+NO_PLAYWRIGHT = f"playwright not installed: pip install playwright (never `playwright install`) {ENABLE}"
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("AWR_MIMIC_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+    for candidate in (os.environ.get(CHROMIUM_ENV), "/usr/bin/chromium", shutil.which("chromium"),
                       shutil.which("chromium-browser")):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
 
 
-def browser_problem() -> str | None:
-    """Why browser tests cannot run here, or None."""
+def has_playwright() -> bool:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Playwright is not installed (pip install playwright; never `playwright install`)"
-    if chromium_path() is None:
-        return "chromium not found (apt-get install -y chromium, or set AWR_MIMIC_CHROMIUM)"
-    return None
+        return False
+    return True
 
 
-def require_browser(pytest) -> None:
-    """Fail (or skip, only with AWR_MIMIC_SKIP_BROWSER_TESTS=1) when the browser is missing."""
-    problem = browser_problem()
+def is_ci(ci_env: str | None) -> bool:
+    """Whether the value of $CI says this is CI (``true``, ``1``, ``yes``; not ``false``, ``0`` or unset)."""
+    return (ci_env or "").strip().lower() in ("true", "1", "yes", "on")
+
+
+def browser_action(browser_path: str | None, ci_env: str | None, playwright: bool = True) -> tuple[str, str]:
+    """What a browser test does here: ("run", ""), or ("skip" | "fail", one-line reason).
+
+    Pure: `browser_path` is the chromium found (or None), `ci_env` the value of $CI,
+    `playwright` whether Playwright imports. Missing pieces skip, except in CI.
+    """
+    problem = NO_PLAYWRIGHT if not playwright else NO_CHROMIUM if browser_path is None else None
     if problem is None:
-        return
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"{problem}; skipped because {SKIP_ENV}=1")
-    pytest.fail(f"browser test cannot run: {problem}", pytrace=False)
+        return "run", ""
+    if is_ci(ci_env):
+        return "fail", f"CI={ci_env} needs the viewer's browser tests to run, but {problem}"
+    return "skip", problem
+
+
+def browser_problem() -> str | None:
+    """Why browser tests cannot run here, or None."""
+    action, reason = browser_action(chromium_path(), None, has_playwright())
+    return reason if action != "run" else None
+
+
+def require_browser(pytest) -> str:
+    """The chromium to drive; otherwise skip the test (or fail it when $CI is true) with one line."""
+    action, reason = browser_action(chromium_path(), os.environ.get("CI"), has_playwright())
+    if action == "skip":
+        pytest.skip(reason)
+    if action == "fail":
+        pytest.fail(reason, pytrace=False)
+    return chromium_path()
 
 
 def launch(playwright):
