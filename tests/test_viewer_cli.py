@@ -103,3 +103,43 @@ def test_render_and_export_a_checkpoint(checkpoint, tmp_path, capsys):
 def test_checkpoint_and_character_conflict(checkpoint, capsys):
     assert main(["view", "--checkpoint", str(checkpoint), "--character", "humanoid"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def _long_decimals(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\d+\.\d{4,}", text)
+
+
+def test_gui_numbers_are_rounded_for_display():
+    """The Time slider ends at 1.27, not 1.266616; the session keeps exact times (no browser needed)."""
+    from awr_mimic_viewer.app import ViewerApp, timeline_end
+    from awr_mimic_viewer.policy import make_session
+
+    assert timeline_end(1.266616) == 1.27 and timeline_end(1.25) == 1.25 and timeline_end(0.0) == 0.01
+    session = make_session(character="humanoid", clip="walk")
+    duration = session.duration
+    assert _long_decimals(repr(duration)), "walk's duration should need rounding for this test"
+    app = ViewerApp(session, port=testing.free_port(), speed=1.23456, ghost_offset=0.123456,
+                    push_strength=31.234, playing=False).start()
+    try:
+        t = app.timeline
+        assert t.max == timeline_end(duration) and t.max >= duration and t.max - duration < 0.01
+        assert t.step == 0.01 and t.precision <= 2, (t.max, t.step, t.precision)
+        for slider in (app.speed, app.ghost_offset, app.push_strength):
+            assert slider.precision <= 2 and not _long_decimals(repr(slider.value)), (slider.label, slider.value)
+        assert app.speed.value == 1.23
+        with app.lock:
+            app.session.advance(0.123456789)
+            app._redraw(text=True)
+        assert session.time == 0.123456789  # exact underneath
+        assert t.value == 0.12
+        assert not _long_decimals(app.readout.content), app.readout.content
+        app.clip_dropdown.value = "spinkick"  # the dropdown: the slider's end follows, still rounded
+        deadline = time.monotonic() + 10
+        while session.clip.name != "spinkick" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.clip.name == "spinkick"
+        assert t.max == timeline_end(session.duration) and not _long_decimals(repr(t.max))
+    finally:
+        app.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import threading
 import time
 
@@ -28,6 +29,24 @@ TERM_COLORS = {
     "joint_angle_error": "#c1121f",
     "end_effector_error": "#003049",
 }
+TIME_STEP = 0.01  # s: the Time slider's step; its end and value are shown to this precision
+
+
+def shown(x: float, decimals: int = 2) -> float:
+    """`x` rounded for a GUI number (viser shows every digit of a slider's value, end and step).
+
+    Only what is displayed is rounded; the session keeps exact times.
+    """
+    return round(float(x), decimals)
+
+
+def timeline_end(duration: float) -> float:
+    """The Time slider's end: the clip duration rounded up to the slider step (1.266616 s -> 1.27).
+
+    Up, so the whole clip stays reachable; seeking past the end clamps to it.
+    """
+    steps = math.ceil(round(float(duration) / TIME_STEP, 6))
+    return max(round(steps * TIME_STEP, 2), TIME_STEP)
 
 
 class ViewerApp:
@@ -151,11 +170,11 @@ class ViewerApp:
             self.play_button = gui.add_button("Pause" if init["playing"] else "Play", icon=None)
             self.playing = bool(init["playing"])
             self.step_button = gui.add_button("Step", hint="advance one control step (pauses)")
-            self.speed = gui.add_slider("Speed", min=0.1, max=4.0, step=0.1, initial_value=float(init["speed"]),
+            self.speed = gui.add_slider("Speed", min=0.1, max=4.0, step=0.1, initial_value=shown(init["speed"]),
                                         marks=((0.1, "0.1x"), (1.0, "1x"), (2.0, "2x"), (4.0, "4x")))
             self.reset_rsi = gui.add_button("Reset: random start", hint="reference state initialisation at a random phase")
             self.reset_zero = gui.add_button("Reset: phase 0")
-            self.timeline = gui.add_slider("Time (s)", min=0.0, max=max(s.duration, 1e-3), step=0.01,
+            self.timeline = gui.add_slider("Time (s)", min=0.0, max=timeline_end(s.duration), step=TIME_STEP,
                                            initial_value=0.0, disabled=s.kind != "motion",
                                            hint="scrub the clip (motion playback)")
             self.clip_dropdown = gui.add_dropdown("Clip", options=self._clip_options(), initial_value=s.clip.name)
@@ -166,11 +185,11 @@ class ViewerApp:
                                                disabled=s.kind != "physics",
                                                hint="translucent reference motion")
             self.ghost_offset = gui.add_slider("Ghost side offset (m)", min=0.0, max=2.0, step=0.05,
-                                               initial_value=float(init["ghost_offset"]))
+                                               initial_value=shown(init["ghost_offset"]))
 
         with gui.add_folder("Push"):
             self.push_strength = gui.add_slider("Push impulse (N s)", min=0.0, max=200.0, step=5.0,
-                                                initial_value=float(init["push_strength"]),
+                                                initial_value=shown(init["push_strength"], 1),
                                                 disabled=s.kind != "physics")
             self.push_text = gui.add_markdown(
                 "Click a body part to push it along the click ray."
@@ -266,7 +285,7 @@ class ViewerApp:
                 self.server.add_notification("Cannot load clip", str(exc).splitlines()[0], color="red")
                 self.clip_dropdown.value = self.session.clip.name
                 return
-            self.timeline.max = max(self.session.duration, 1e-3)
+            self.timeline.max = timeline_end(self.session.duration)
             self._redraw(text=True)
 
     def _on_ghost(self, event=None):
@@ -367,7 +386,7 @@ class ViewerApp:
             self._last_text = now
             if update_timeline:
                 local = s.local_time if s.kind == "motion" else s.phase * s.duration
-                self.timeline.value = round(float(min(max(local, 0.0), self.timeline.max)), 2)
+                self.timeline.value = shown(min(max(local, 0.0), self.timeline.max))
             content = self._readout_text()
             if content != self.readout.content:
                 self.readout.content = content
