@@ -66,8 +66,10 @@ def bench_learner(cfg, steps: int, buffer_rows: int, obs_dim: int = 197, act_dim
                          np.ones(paths, bool), rng.standard_normal((paths, obs_dim), np.float32),
                          np.zeros(paths), np.zeros(paths))
 
+    chosen = AWR(space, cfg.replace(buffer_size=20 * (T + 1))).precision_choice
+    out["precision"], out["precision_reason"] = chosen["precision"], chosen["reason"]
     for bf16 in (False, True):
-        algo = AWR(space, cfg.replace(autocast_bf16=bf16, buffer_size=max(buffer_rows, 20 * (T + 1))))
+        algo = AWR(space, cfg.replace(precision="bf16" if bf16 else "fp32", buffer_size=max(buffer_rows, 20 * (T + 1))))
         algo.add_batch(batch(20))
         rows = algo.buffer.index()["rows"]
         ret = rng.standard_normal(len(rows))
@@ -161,9 +163,11 @@ def run(args) -> int:
         L = res["learner"]
         print(f"learner ({L['threads']} threads, minibatch 256, [1024, 512] nets, 197 -> 28):")
         for tag in ("fp32", "bf16"):
+            mark = "   <- chosen" if tag == L["precision"] else ""
             print(f"  {tag}: critic {L[f'critic_steps_per_s_{tag}']:.0f} steps/s, "
-                  f"actor {L[f'actor_steps_per_s_{tag}']:.0f} steps/s")
-        print(f"  full update ({cfg.critic_steps} critic + {cfg.actor_steps} actor steps, value refresh "
+                  f"actor {L[f'actor_steps_per_s_{tag}']:.0f} steps/s{mark}")
+        print(f"  precision (config {cfg.precision!r}): {L['precision']}, {L['precision_reason']}")
+        print(f"  full update ({L['precision']}, {cfg.critic_steps} critic + {cfg.actor_steps} actor steps, value refresh "
               f"{cfg.value_refresh_fraction:g}, {L['full_update_buffer_samples']} buffer samples): "
               f"{L['full_update_s']:.2f} s")
     if not args.learner_only:

@@ -16,7 +16,6 @@ pass (see docs/learning.md for why).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -27,6 +26,7 @@ from awr_mimic.learning.buffer import PathBuffer
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.networks import ObsNorm, Policy, SpaceInfo, ValueNet, policy_weights
 from awr_mimic.learning.normalizer import RunningNormalizer
+from awr_mimic.learning import precision as precision_mod
 from awr_mimic.learning.returns import td_lambda
 
 ADV_EPS = 1e-5
@@ -75,6 +75,9 @@ class AWR:
         self.critic_updates = 0
         self.actor_updates = 0
         self._new_rows = None  # rows added since the last update (value refresh)
+        width = max(tuple(cfg.actor_hidden) + tuple(cfg.critic_hidden))
+        self.precision_choice = precision_mod.choose(cfg.precision, self.device, self.actor.net, space.obs_dim, width)
+        self.precision = self.precision_choice["precision"]
 
     def _optimizer(self, params, lr):
         if self.cfg.optimizer == "adam":
@@ -82,9 +85,7 @@ class AWR:
         return torch.optim.SGD(params, lr=lr, momentum=self.cfg.momentum)
 
     def _autocast(self):
-        if not self.cfg.autocast_bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return precision_mod.autocast(self.device, self.precision)
 
     def policy_weights(self) -> dict[str, np.ndarray]:
         return policy_weights(self.actor)
@@ -224,11 +225,12 @@ class AWR:
 
     # -- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Tensors and plain values only (checkpoints load with weights_only; tuples are stored as lists)."""
         return {
-            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "actor": dict(self.actor.state_dict()), "critic": dict(self.critic.state_dict()),
             "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-            "normalizer": self.normalizer.state_dict(), "rng": self.rng.bit_generator.state,
-            "critic_updates": self.critic_updates, "actor_updates": self.actor_updates,
+            "normalizer": self.normalizer.state_dict(), "rng": dict(self.rng.bit_generator.state),
+            "critic_updates": int(self.critic_updates), "actor_updates": int(self.actor_updates),
         }
 
     def load_state_dict(self, d: dict) -> None:
@@ -237,6 +239,6 @@ class AWR:
         self.actor_opt.load_state_dict(d["actor_opt"])
         self.critic_opt.load_state_dict(d["critic_opt"])
         self.normalizer.load_state_dict(d["normalizer"])
-        self.rng.bit_generator.state = d["rng"]
+        self.rng.bit_generator.state = {k: dict(v) if isinstance(v, dict) else v for k, v in d["rng"].items()}
         self.critic_updates = int(d["critic_updates"])
         self.actor_updates = int(d["actor_updates"])

@@ -60,7 +60,8 @@ class AWRConfig:
 
     # speed knobs (deviations from the paper, see docs/learning.md)
     value_refresh_fraction: float = 1.0  # share of the buffer whose V is recomputed per pass
-    autocast_bf16: bool = False  # bf16 autocast for update steps and value passes (CPU)
+    # learner float precision: auto = bf16 autocast only where this CPU runs it fast (learning/precision.py)
+    precision: str = "auto"  # auto | fp32 | bf16
     learner_threads: Optional[int] = None  # None: 1 for small nets, else the cores the workers leave free
 
     # sampling
@@ -121,7 +122,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         actor_steps=50,
         critic_steps=25,
         value_refresh_fraction=0.02,
-        autocast_bf16=True,
         eval_every=10,
         eval_episodes=4,
         envs_per_worker=8,
@@ -153,6 +153,13 @@ _CHOICES = {
     "device": ("cpu", "cuda", "auto"),
     "preset": tuple(PRESETS),
     "backend": ("local", "ray"),
+    "precision": ("auto", "fp32", "bf16"),
+}
+
+# Keys of older configs (config.yaml, checkpoints) and what they mean now.
+LEGACY = {
+    # the mimic preset once forced bf16 autocast; true now means "bf16 where it is fast here"
+    "autocast_bf16": lambda v: ("precision", "auto" if _coerce_bool("autocast_bf16", v) else "fp32"),
 }
 
 _LITERAL_AUTO = {"ray_address"}  # "auto" is a value here (join the running cluster), not "default"
@@ -229,6 +236,14 @@ def _coerce(key: str, value: Any) -> Any:
     raise bad  # pragma: no cover
 
 
+def _coerce_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    raise ConfigError(f"config {key}: bad value {value!r} (expected bool)")
+
+
 def _validate(cfg: AWRConfig) -> None:
     positive = ("actor_lr", "critic_lr", "actor_batch_size", "critic_batch_size", "samples_per_iter",
                 "buffer_size", "beta", "max_weight", "action_std", "eval_episodes", "checkpoint_every")
@@ -261,6 +276,7 @@ def apply_overrides(cfg: AWRConfig, changes: dict[str, Any]) -> AWRConfig:
     """A copy of `cfg` with `changes` (field names or API aliases) applied and validated."""
     values = {}
     items = [(str(k).replace("-", "_"), v) for k, v in changes.items()]
+    items = [LEGACY[k](v) if k in LEGACY else (k, v) for k, v in items]
     items.sort(key=lambda kv: kv[0] not in ALIASES)  # aliases first, so explicit fields win
     for key, value in items:
         targets = ALIASES.get(key, (key,))
