@@ -15,14 +15,15 @@ import numpy as np
 
 from awr_mimic.anim import quat
 from awr_mimic.characters import get_character, load_clip
-from awr_mimic.envs.observation import observation_size, observe
+from awr_mimic.envs.observation import observation_size, observe, target_frame, target_frame_size
 from awr_mimic.envs.reference import ReferenceMotion
 from awr_mimic.envs.reward import ImitationReward
 from awr_mimic.envs.world import SimBatch, World
-from awr_mimic.errors import ConfigError, show
+from awr_mimic.errors import ConfigError, show, unknown_name
 
 DEFAULT_SIM_HZ = 240
 DEFAULT_CONTROL_HZ = 30
+ACTION_MODES = ("absolute", "residual")
 
 
 class MimicBatch:
@@ -37,8 +38,13 @@ class MimicBatch:
         start_phase: float | None = None,
         early_termination: bool = True,
         sync_reference: bool = True,
+        action_mode: str = "absolute",
+        target_obs_steps=(),
+        pose_termination: float | None = None,
     ):
         check_options(sim_hz, control_hz, time_limit, start_phase)
+        action_mode, target_obs_steps, pose_termination = check_learning_options(
+            action_mode, target_obs_steps, pose_termination)
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {show(num_envs)}")
         self.character = get_character(character)
@@ -54,10 +60,17 @@ class MimicBatch:
         self.start_phase = start_phase
         self.early_termination = early_termination
         self.sync_reference = sync_reference
+        self.action_mode = action_mode
+        self.target_obs_steps = target_obs_steps
+        # Drift termination is a training aid: it applies while `training` is set (samplers clear it
+        # for evaluation episodes, which keep DeepMimic's termination).
+        self.pose_termination = pose_termination
+        self.training = True
         self.options = dict(
             character=character, clip=clip, sim_hz=self.sim_hz, control_hz=self.control_hz,
             time_limit=self.time_limit, start_phase=start_phase, early_termination=early_termination,
-            sync_reference=sync_reference,
+            sync_reference=sync_reference, action_mode=action_mode, target_obs_steps=list(target_obs_steps),
+            pose_termination=pose_termination,
         )
         self.up_axis = self.character.up_axis
         self.worlds = [World(self.character, self.sim_hz) for _ in range(num_envs)]
@@ -97,6 +110,10 @@ class MimicBatch:
         self.sph_action = np.flatnonzero(np.repeat(world.is_spherical, sizes))
         self.rev_action = np.setdiff1d(np.arange(len(low)), self.sph_action)
         self.observation_size = observation_size(skeleton.num_links)
+        self.observation_size += len(target_obs_steps) * target_frame_size(
+            int(np.sum(world.is_spherical)), int(np.sum(~np.asarray(world.is_spherical))), len(self._ee_links))
+        # future reference steps the observation needs (residual actions need t + dt)
+        self._future_steps = sorted(set(target_obs_steps) | ({1} if action_mode == "residual" else set()))
 
         # steps in a full-horizon episode from phase 0: the normaliser of returns
         horizon = self.time_limit if self.clip.loop == "wrap" else min(self.time_limit, self.clip.duration)
@@ -113,6 +130,9 @@ class MimicBatch:
         self.ref_translation = np.zeros((K, 3))
         self.ref_yaw = np.zeros(K)
         self.sim: SimBatch | None = None  # state after the last reset/step of each env
+        # residual actions: the reference joint targets at t + dt, per env
+        self._next_joint_quats = np.tile(quat.IDENTITY, (K, int(np.sum(world.is_spherical)), 1))
+        self._next_joint_angles = np.zeros((K, len(self.rev_action)))
         self.ref = None
         self._state_size = world.state_size
 
@@ -135,7 +155,7 @@ class MimicBatch:
                 ref.joint_quats[row], ref.joint_angles[row], ref.joint_ang_vels[row], ref.joint_angle_vels[row],
             )
         sim = self._read(envs)
-        return self._observe(sim, ref)
+        return self._observe(envs, sim, ref)
 
     def step(self, actions: np.ndarray, envs: np.ndarray | None = None):
         """Step envs (all by default) with actions (len(envs), A).
@@ -144,10 +164,8 @@ class MimicBatch:
         per-env arrays: reward_terms (n, 5), joint_angle_error, end_effector_error, phase, fell.
         """
         envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
-        actions = np.clip(np.asarray(actions, dtype=np.float64), self.target_low, self.target_high)
-        n = len(envs)
-        quats = quat.from_expmap(actions[:, self.sph_action].reshape(n, -1, 3)).tolist()
-        angles = actions[:, self.rev_action].tolist()
+        quats, angles = self.pd_targets(actions, envs)
+        quats, angles = quats.tolist(), angles.tolist()
         for row, i in enumerate(envs.tolist()):
             world = self.worlds[i]
             world.set_pd_targets(quats[row], angles[row])
@@ -165,13 +183,16 @@ class MimicBatch:
 
         to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
         rewards, terms, tracking = self.reward_fn(sim, ref, self.end_effectors_rel(sim, to_heading), self.com_vel(sim))
-        obs = observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
+        drifted = self._drifted(envs, where, sim) if self.training and self.pose_termination else None
+        obs = self._observe(envs, sim, ref, to_heading, to_heading_rot)
 
         # a blown-up simulation (non-finite state) ends its episode as a failure, with finite numbers
         broken = ~np.isfinite(sim.flat).all(axis=1)
         if broken.any():
             rewards[broken], obs[broken], terms[broken] = 0.0, 0.0, 0.0
         fell = broken.copy()
+        if drifted is not None:
+            fell |= drifted
         if self.early_termination:
             for row, i in enumerate(envs.tolist()):
                 fell[row] |= self._terminal_contact[self.worlds[i].ground_contact_links()].any()
@@ -181,9 +202,29 @@ class MimicBatch:
         info = {"reward_terms": terms, "phase": ref.phase, "fell": fell, **tracking}
         return obs, rewards, terminated, truncated, info
 
+    def pd_targets(self, actions: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PD targets of actions (n, A): spherical joint quaternions (n, S, 4) and revolute angles (n, R).
+
+        absolute: the action is the target pose (exp map per spherical joint, angle per revolute one).
+        residual: the action is an offset from the reference pose at t + dt, composed on the right
+        (q_target = q_ref * exp(a)) for spherical joints and added for revolute ones.
+        """
+        n = len(envs)
+        actions = np.asarray(actions, dtype=np.float64)
+        if self.action_mode == "residual":
+            offsets = np.clip(actions, self.action_low, self.action_high)
+            quats = quat.multiply(self._next_joint_quats[envs],
+                                  quat.from_expmap(offsets[:, self.sph_action].reshape(n, -1, 3)))
+            angles = self._next_joint_angles[envs] + offsets[:, self.rev_action]
+            return quats, np.clip(angles, self.target_low[self.rev_action], self.target_high[self.rev_action])
+        actions = np.clip(actions, self.target_low, self.target_high)
+        return quat.from_expmap(actions[:, self.sph_action].reshape(n, -1, 3)), actions[:, self.rev_action]
+
     def reference_actions(self, envs: np.ndarray | None = None) -> np.ndarray:
-        """Actions whose PD targets are the reference pose at t + 1/control_hz."""
+        """Actions whose PD targets are the reference pose at t + 1/control_hz (zeros for residual actions)."""
         envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
+        if self.action_mode == "residual":
+            return np.zeros((len(envs), len(self.action_low)))
         s = self.clip.sample(self.time[envs] + self.dt)
         action = np.empty((len(envs), len(self.action_low)))
         action[:, self.sph_action] = quat.to_expmap(s.joint_quats).reshape(len(envs), -1)
@@ -228,9 +269,31 @@ class MimicBatch:
         rel[..., self.up_axis] = ee[..., self.up_axis]
         return rel
 
-    def _observe(self, sim, ref):
-        to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
-        return observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
+    def _observe(self, envs, sim, ref, to_heading=None, to_heading_rot=None):
+        if to_heading is None:
+            to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
+        obs = observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
+        if not self._future_steps:
+            return obs
+        frames = []
+        for j in self._future_steps:
+            where = self.motion.locate_batch(self.time[envs] + j * self.dt)
+            future = self.motion.at_batch(where, self.ref_rot3[envs], self.ref_rot4[envs], self.ref_translation[envs])
+            if j == 1:
+                self._next_joint_quats[envs] = future.joint_quats
+                self._next_joint_angles[envs] = future.joint_angles
+            if j in self.target_obs_steps:
+                frames.append(target_frame(future, sim.root_pos, self.up_axis, to_heading, to_heading_rot))
+        if not frames:
+            return obs
+        return np.concatenate([obs] + frames, axis=1, dtype=np.float32)
+
+    def _drifted(self, envs, where, sim) -> np.ndarray:
+        """Envs whose root or any link COM is farther than `pose_termination` m from the reference's."""
+        ref_links = self.motion.link_positions(where, self.ref_rot3[envs], self.ref_translation[envs])
+        link_dist = np.linalg.norm(sim.link_pos - ref_links, axis=-1).max(axis=1)
+        root_dist = np.linalg.norm(sim.root_pos - self.ref.root_pos, axis=-1)
+        return np.maximum(link_dist, root_dist) > self.pose_termination
 
     def spaces(self):
         """(observation_space, action_space) of one env, as gymnasium Boxes."""
@@ -246,6 +309,35 @@ class MimicBatch:
 
     def reference_yaw_quat(self, index: int) -> np.ndarray:
         return quat.yaw_quat(self.ref_yaw[index], self.up_axis)
+
+
+def check_learning_options(action_mode, target_obs_steps, pose_termination):
+    """Validated (action_mode, target_obs_steps as a tuple, pose_termination or None)."""
+    if action_mode not in ACTION_MODES:
+        raise ConfigError(str(unknown_name("action_mode", str(action_mode), ACTION_MODES)))
+    if target_obs_steps is None or target_obs_steps is False:
+        target_obs_steps = ()
+    if isinstance(target_obs_steps, int) and not isinstance(target_obs_steps, bool):
+        target_obs_steps = (target_obs_steps,)
+    if isinstance(target_obs_steps, str):
+        target_obs_steps = [p for p in target_obs_steps.strip("[]() ").replace(",", " ").split()]
+    try:
+        steps = tuple(int(v) for v in target_obs_steps)
+        ok = all(float(v) == int(float(v)) for v in target_obs_steps)
+    except (TypeError, ValueError):
+        steps, ok = (), False
+    if not ok or any(v < 1 for v in steps) or len(set(steps)) != len(steps):
+        raise ConfigError(f"target_obs_steps must be distinct positive control steps such as [1, 2, 3], "
+                          f"got {target_obs_steps!r}")
+    if pose_termination is not None:
+        try:
+            pose_termination = float(pose_termination)
+        except (TypeError, ValueError):
+            pose_termination = math.nan
+        if not pose_termination > 0 or not math.isfinite(pose_termination):
+            raise ConfigError(f"pose_termination must be a positive distance in metres or None, "
+                              f"got {pose_termination!r}")
+    return action_mode, steps, pose_termination
 
 
 def check_options(sim_hz, control_hz, time_limit, start_phase):

@@ -4,13 +4,21 @@ One step = one control step (1/control_hz s): the action sets stable-PD
 targets, physics runs `sim_hz / control_hz` substeps with PD applied before
 each, and only then are the reward and the observation computed.
 
-Action: absolute PD targets, one number per actuated DoF in the character's
+Action (``action_mode="absolute"``, DeepMimic's): PD targets, one number per actuated DoF in the character's
 joint order: an exponential map (axis * angle, rad) for each spherical joint,
 an angle (rad) for each revolute joint. The action space is [-pi, pi] on every
 component, centred on the rest pose (every joint angle zero); targets are
 clipped to each joint's range (exp-map components to [-pi, pi], revolute
 angles to the URDF limits). Learners normalise with the bounds' centre and
 half-range, so a zero policy output holds the body straight.
+With ``action_mode="residual"`` the action is an offset from the reference pose at t + dt
+(exp map composed on the right of each spherical joint's reference rotation, added to each
+revolute angle): a zero output tracks the reference open-loop.
+
+Options for learning (docs/environment.md): ``target_obs_steps=[1, 2, 3]`` appends the reference
+at those future control steps to the observation (MimicKit); ``pose_termination=1.0`` ends a
+training episode as a failure when any body drifts more than 1 m from the reference (MimicKit);
+it never applies to evaluation episodes (``batch.training = False``).
 
 Observation: see `awr_mimic.envs.observation`.
 
@@ -45,6 +53,9 @@ class MimicEnv(gym.Env):
         start_phase: float | None = None,
         early_termination: bool = True,
         sync_reference: bool = True,
+        action_mode: str = "absolute",
+        target_obs_steps=(),
+        pose_termination: float | None = None,
         render_mode: str | None = None,
         render_size: tuple[int, int] = (640, 480),
     ):
@@ -53,6 +64,7 @@ class MimicEnv(gym.Env):
         self.batch = b = MimicBatch(
             1, character=character, clip=clip, sim_hz=sim_hz, control_hz=control_hz, time_limit=time_limit,
             start_phase=start_phase, early_termination=early_termination, sync_reference=sync_reference,
+            action_mode=action_mode, target_obs_steps=target_obs_steps, pose_termination=pose_termination,
         )
         self.character, self.clip, self.options = b.character, b.clip, b.options
         self.sim_hz, self.control_hz, self.substeps, self.dt = b.sim_hz, b.control_hz, b.substeps, b.dt
@@ -80,6 +92,14 @@ class MimicEnv(gym.Env):
             phase = self.np_random.uniform(0.0, 1.0)
         obs = self.batch.reset(0, phase)[0]
         return obs, {"phase": float(self.batch.ref.phase[0]), "time": self.time}
+
+    @property
+    def training(self) -> bool:
+        return self.batch.training
+
+    @training.setter
+    def training(self, value: bool) -> None:
+        self.batch.training = bool(value)
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.batch.step(np.asarray(action)[None])

@@ -12,6 +12,14 @@ everything in the heading frame. L = number of links (15 for the humanoid, so
 by link, which lets it be assembled with one concatenation). The heading frame
 is the root's yaw about the up axis, so the observation does not change when
 the character turns or moves over the ground.
+
+With target observations (``target_obs_steps``, as MimicKit's ``tar_obs_steps``), the
+reference at each of those future control steps follows, one block per step:
+
+    root position minus the simulated root, heading frame, with the absolute height (3)
+    root rotation in the heading frame, x,y,z,w with w >= 0 (4)
+    spherical joint rotations, local, w >= 0 (4S); revolute joint angles (R)
+    end effectors relative to the reference root, its heading frame, height above ground (3E)
 """
 from __future__ import annotations
 
@@ -40,3 +48,20 @@ def observe(phase, sim, up_axis: int, to_heading: np.ndarray, to_heading_rot: np
          rot.reshape(k, -1), vectors[:, n:].reshape(k, -1)),
         axis=1, dtype=np.float32,
     )
+
+
+def target_frame_size(num_spherical: int, num_revolute: int, num_end_effectors: int) -> int:
+    return 3 + 4 + 4 * num_spherical + num_revolute + 3 * num_end_effectors
+
+
+def target_frame(ref, sim_root_pos: np.ndarray, up_axis: int, to_heading: np.ndarray,
+                 to_heading_rot: np.ndarray) -> np.ndarray:
+    """One future reference frame (K, target_frame_size) seen from the simulated root."""
+    k = len(sim_root_pos)
+    pos = ((ref.root_pos - sim_root_pos)[:, None] @ to_heading.transpose(0, 2, 1))[:, 0]
+    pos[:, up_axis] = ref.root_pos[:, up_axis]
+    root = (to_heading_rot @ ref.root_quat[..., None])[..., 0]
+    quats = np.concatenate((root[:, None], ref.joint_quats), axis=1)
+    quats = quats * np.sign(quats[..., 3:4] + 1e-300)  # w >= 0
+    return np.concatenate((pos, quats.reshape(k, -1), ref.joint_angles, ref.end_effector_rel.reshape(k, -1)),
+                          axis=1)

@@ -74,6 +74,8 @@ class ReferenceMotion:
         ee_rel = quat.rotate(inv_heading[:, None], ee_pos - clip.root_pos[:, None])
         ee_rel[..., self.up] = ee_pos[..., self.up]
         com_vel = np.diff(fk.body_com, axis=0) / clip.frame_durations[:-1, None]
+        # link COM positions in clip space, lerped per interval (drift termination)
+        self._link_start, self._link_slope = fk.com_pos[:-1], np.diff(fk.com_pos, axis=0)
 
         # Each frame interval k as flat = start[k] + alpha * slope[k]: positions and angles
         # are lerped, velocities are constant per interval (those of the interpolation);
@@ -154,6 +156,13 @@ class ReferenceMotion:
         flat[:, self._world_vectors] = vectors
         flat[:, lay.root_quat] = (rot4 @ flat[:, lay.root_quat, None])[..., 0]
         return RefBatch(phase, cycle, flat, lay)
+
+    def link_positions(self, where, rot3: np.ndarray, translation: np.ndarray) -> np.ndarray:
+        """World link COM positions (K, L, 3) of the reference located by `locate_batch`."""
+        k, alpha, _, cycle, _ = where
+        pos = self._link_start[k] + alpha[:, None, None] * self._link_slope[k]
+        pos += (cycle[:, None] * self.clip.cycle_offset)[:, None]
+        return pos @ rot3.transpose(0, 2, 1) + translation[:, None]
 
     def sync_transform(self, t: float, sim_root_pos, sim_root_quat) -> tuple[float, np.ndarray]:
         """The clip-to-world map (yaw angle, translation) that puts the reference root at t over

@@ -110,6 +110,7 @@ class BatchRollout:
         """Whole episodes until at least `min_samples` steps."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
         out = _empty()
+        self.batch.training = True
         self._collect(rng, mode, [], min_samples, out)
         return _to_batch(out, self.space)
 
@@ -118,6 +119,7 @@ class BatchRollout:
         starts = [float(np.random.default_rng([self.seed, int(k), _EVAL]).uniform()) for k in episode_ids]
         out = _empty()
         rng = np.random.default_rng([self.seed, self.index, _EVAL])
+        self.batch.training = False  # evaluation keeps DeepMimic's termination (no drift termination)
         self._collect(rng, mode, starts, None, out)
         return _to_batch(out, self.space)
 

@@ -71,9 +71,14 @@ class Rollout:
         out["returns"].append(ret)
         out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
 
+    def _set_training(self, training: bool) -> None:
+        if hasattr(self.env.unwrapped, "training"):  # imitation: evaluation keeps DeepMimic's termination
+            self.env.unwrapped.training = training
+
     def run(self, min_samples: int, call: int, mode: str = "policy") -> PathBatch:
         """Whole episodes until at least `min_samples` steps."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
+        self._set_training(True)
         out = _empty()
         n, first = 0, True
         while n < min_samples:
@@ -86,6 +91,7 @@ class Rollout:
 
     def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
         """Episode k starts from a seed that depends on (seed, k) only, not on the worker."""
+        self._set_training(False)
         out = _empty()
         for k in episode_ids:
             rng = np.random.default_rng([self.seed, int(k), _EVAL])
