@@ -124,10 +124,70 @@ def test_humanoid_train_eval_resume(tmp_path, capsys):
     rows = _rows(run)
     norm = float(rows[0]["normalized_return"])
     assert 0.0 < norm < 1.0 and 0.0 < float(rows[0]["eval_normalized_return"]) < 1.0
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    # one line per eval while training, then what to run next: the run dir and how to watch it
+    assert "iter    1" in out and "normalised return" in out and " train / " in out
+    tail = out[out.index("eval over 10 deterministic episodes"):]
+    assert f"run dir {run}: progress.csv" in tail and "checkpoint.pt" in tail and "best.pt" in tail
+    assert f"awr-mimic view --checkpoint {run}" in tail
+    assert f"awr-mimic render --checkpoint {run} --out {run / 'policy.mp4'}" in tail
+    assert f"awr-mimic plot {run} --out {run / 'curve.svg'}" in tail
+    assert f"awr-mimic train --resume {run} --samples 600" in tail
     assert main(["eval", "--checkpoint", str(run), "--episodes", "2", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert 0.0 < ev["normalized_return"] < 1.0 and ev["joint_angle_error"] > 0 and ev["end_effector_error"] >= 0
     assert {"reward_pose", "reward_velocity", "reward_end_effector", "reward_root", "reward_com"} <= set(ev)
     assert main(["train", "--resume", str(run), "--samples", "450", "--no-progress"]) == 0
     assert [int(r["iteration"]) for r in _rows(run)] == list(range(1, len(_rows(run)) + 1))
+
+
+def _fake_trainer(run, spec):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(run_dir=run, env_spec=spec)
+
+
+def test_next_steps_names_the_shipped_controller_only_if_it_exists(tmp_path, monkeypatch):
+    from awr_mimic import paths
+    from awr_mimic.cli.train import next_steps, shipped_controller
+    from awr_mimic.learning.envspec import EnvSpec
+
+    run = tmp_path / "runs" / "walk"
+    run.mkdir(parents=True)
+    for f in ("progress.csv", "checkpoint.pt"):
+        (run / f).write_text("")
+    controllers = tmp_path / "controllers"
+    monkeypatch.setattr(paths, "controllers_dirs", lambda: [controllers], raising=False)
+    monkeypatch.setattr(paths, "assets_dir", lambda: tmp_path)
+    spec = EnvSpec("awr_mimic/Mimic-v0", {"character": "humanoid", "clip": "walk"})
+
+    text = next_steps(_fake_trainer(run, spec), 50_000)
+    assert text.startswith(f"run dir {run}: progress.csv (learning curve data), checkpoint.pt (latest)\n")
+    assert "best.pt" not in text  # no eval yet: no best.pt to name
+    assert f"awr-mimic view --checkpoint {run}" in text and "--samples 100000" in text
+    assert "see a trained" not in text and shipped_controller("humanoid", "walk") is None
+
+    (controllers / "humanoid").mkdir(parents=True)
+    (controllers / "humanoid" / "walk.pt").write_bytes(b"")
+    assert shipped_controller("humanoid", "walk") == controllers / "humanoid" / "walk.pt"
+    assert shipped_controller("humanoid", "motions/humanoid/walk.txt") is None  # a clip file, not a name
+    text = next_steps(_fake_trainer(run, spec), 50_000)
+    assert text.splitlines()[-1] == "  see a trained walk: awr-mimic view --checkpoint humanoid/walk"
+
+    gym = next_steps(_fake_trainer(run, EnvSpec("CartPole-v1", {})), 1000)
+    assert "awr-mimic view" not in gym and f"awr-mimic eval --checkpoint {run}" in gym and "see a trained" not in gym
+    assert f"awr-mimic plot {run} --out {run / 'curve.svg'} --y eval_mean_return,mean_return" in gym
+
+
+def test_eval_line():
+    from awr_mimic.cli.train import eval_line
+
+    assert eval_line({"iteration": 3, "samples": 600, "time_s": 1.0}) is None
+    row = {"iteration": 10, "samples": 43360, "time_s": 492.4, "mean_return": 12.7, "normalized_return": 0.0212,
+           "mean_length": 24.1, "eval_mean_return": 17.3, "eval_normalized_return": 0.0291, "eval_mean_length": 31.4}
+    line = eval_line(row)
+    assert line == ("iter   10      43,360 samples    8m12s  normalised return 0.021 train / 0.029 eval, "
+                    "episode length 24 train / 31 eval")
+    gym = dict(row, normalized_return=float("nan"), eval_normalized_return=float("nan"), mean_return=120.0,
+               eval_mean_return=200.0)
+    assert "return 120 train / 200 eval" in eval_line(gym) and "normalised" not in eval_line(gym)

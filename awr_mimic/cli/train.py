@@ -118,6 +118,102 @@ def _print_result(result: dict) -> None:
     print()
 
 
+# -- what a newcomer sees: one line per eval while training, then what to run next ---------------
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _num(row: dict, key: str, spec: str) -> str:
+    v = row.get(key)
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def eval_line(row: dict) -> str | None:
+    """One compact line for an iteration with a periodic eval (None for the others).
+
+    Imitation runs show the normalised return (0 to 1) of the training episodes and of the
+    deterministic eval; other envs their plain return.
+    """
+    if "eval_mean_return" not in row:
+        return None
+    n_eval = row.get("eval_normalized_return", math.nan)
+    if n_eval is not None and not math.isnan(n_eval):
+        ret = f"normalised return {_num(row, 'normalized_return', '.3f')} train / {n_eval:.3f} eval"
+    else:
+        ret = f"return {_num(row, 'mean_return', '.4g')} train / {_num(row, 'eval_mean_return', '.4g')} eval"
+    length = f"episode length {_num(row, 'mean_length', '.0f')} train / {_num(row, 'eval_mean_length', '.0f')} eval"
+    return f"iter {row['iteration']:>4}  {row['samples']:>10,} samples  {_clock(row['time_s']):>7}  {ret}, {length}"
+
+
+def _report_evals(trainer) -> None:
+    """Print `eval_line` after each iteration with an eval, above the progress bar if there is one."""
+    if trainer.progress:
+        from tqdm import tqdm
+
+        write = tqdm.write
+    else:
+        def write(line):
+            print(line, flush=True)
+
+    iterate = trainer._iterate
+
+    def iterate_and_report():
+        row = iterate()
+        line = eval_line(row)
+        if line is not None:
+            write(line)
+        return row
+
+    trainer._iterate = iterate_and_report
+
+
+def shipped_controller(character: str, clip: str) -> Path | None:
+    """The trained controller shipped for `character`/`clip` (``assets/controllers/<character>/<clip>.pt``),
+    or None when this install has none."""
+    from awr_mimic import paths
+
+    if not character or not clip or any(c in f"{character}{clip}" for c in "/\\") or clip.startswith("."):
+        return None  # a clip given as a file path has no shipped controller
+    dirs = getattr(paths, "controllers_dirs", None)
+    for d in (dirs() if dirs else [paths.assets_dir() / "controllers"]):
+        f = Path(d) / character / f"{clip}.pt"
+        if f.is_file():
+            return f
+    return None
+
+
+def next_steps(trainer, total: int) -> str:
+    """What to run after `awr-mimic train`: the run's files and the commands to look at it."""
+    import shlex
+
+    run = trainer.run_dir
+    q = shlex.quote
+    notes = {"progress.csv": "learning curve data", "checkpoint.pt": "latest", "best.pt": "best eval"}
+    files = ", ".join(f"{name} ({what})" for name, what in notes.items() if (run / name).exists())
+    spec = trainer.env_spec
+    mimic = spec is not None and spec.is_mimic
+    lines = [f"run dir {run}: {files}", "next:"]
+    if mimic:
+        lines += [f"  watch it in the browser:  awr-mimic view --checkpoint {q(str(run))}",
+                  f"  render a video:           awr-mimic render --checkpoint {q(str(run))} "
+                  f"--out {q(str(run / 'policy.mp4'))}"]
+    else:
+        lines += [f"  evaluate it:              awr-mimic eval --checkpoint {q(str(run))}"]
+    y = "" if mimic else " --y eval_mean_return,mean_return"  # plot's default is the normalised return
+    lines += [f"  plot the learning curve:  awr-mimic plot {q(str(run))} --out {q(str(run / 'curve.svg'))}{y}",
+              f"  train on:                 awr-mimic train --resume {q(str(run))} --samples {2 * total}"]
+    if mimic:
+        character, clip = spec.kwargs.get("character"), spec.kwargs.get("clip")
+        if shipped_controller(str(character), str(clip)) is not None:
+            lines.append(f"  see a trained {clip}: awr-mimic view --checkpoint {character}/{clip}")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from awr_mimic.errors import ConfigError
     from awr_mimic.learning.trainer import Trainer
@@ -149,9 +245,10 @@ def run(args) -> int:
         ray = " (ray)" if trainer.cfg.backend == "ray" else ""
         print(f"run dir {trainer.run_dir}  env {trainer.env_spec}  preset {trainer.cfg.preset}  "
               f"workers {trainer.cfg.resolved_workers()}{ray}  samples {trainer.samples}/{total}")
+        _report_evals(trainer)
         result = trainer.train(total_timesteps=total)
     _print_result(result)
-    print(f"checkpoint {trainer.run_dir / 'checkpoint.pt'}")
+    print(next_steps(trainer, total))
     return 0
 
 
