@@ -328,7 +328,7 @@ def check_learning_options(action_mode, target_obs_steps, pose_termination):
         steps, ok = (), False
     if not ok or any(v < 1 for v in steps) or len(set(steps)) != len(steps):
         raise ConfigError(f"target_obs_steps must be distinct positive control steps such as [1, 2, 3], "
-                          f"got {target_obs_steps!r}")
+                          f"got {show(target_obs_steps)}")
     if pose_termination is not None:
         try:
             pose_termination = float(pose_termination)
@@ -336,7 +336,7 @@ def check_learning_options(action_mode, target_obs_steps, pose_termination):
             pose_termination = math.nan
         if not pose_termination > 0 or not math.isfinite(pose_termination):
             raise ConfigError(f"pose_termination must be a positive distance in metres or None, "
-                              f"got {pose_termination!r}")
+                              f"got {show(pose_termination)}")
     return action_mode, steps, pose_termination
 
 

@@ -241,7 +241,7 @@ def _coerce_bool(key: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return value.strip().lower() in ("true", "yes", "on", "1")
-    raise ConfigError(f"config {key}: bad value {value!r} (expected bool)")
+    raise ConfigError(f"config {key}: bad value {show(value)} (expected bool)")
 
 
 def _validate(cfg: AWRConfig) -> None:
