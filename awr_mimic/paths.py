@@ -35,6 +35,15 @@ def motions_dir() -> Path:
     return _data_dir("motions")
 
 
+def controllers_dirs() -> list[Path]:
+    """Where shipped controllers live: `<dir>/<character>/<clip>.pt`.
+
+    $AWR_MIMIC_CONTROLLERS (os.pathsep-separated) replaces the default `assets/controllers`.
+    """
+    override = [Path(p).expanduser() for p in os.environ.get("AWR_MIMIC_CONTROLLERS", "").split(os.pathsep) if p]
+    return override or [assets_dir() / "controllers"]
+
+
 def user_motion_dirs() -> list[Path]:
     """Extra clip folders: $AWR_MIMIC_MOTIONS (os.pathsep-separated) and ./motions."""
     dirs = [Path(p) for p in os.environ.get("AWR_MIMIC_MOTIONS", "").split(os.pathsep) if p]

@@ -19,19 +19,30 @@ def _unwrap_mimic(env):
 
 
 def load_checkpoint(path: str | Path, deterministic: bool = True):
-    """(make_env(clip) -> MimicEnv, policy(obs, env) -> action, description) from a learner checkpoint."""
+    """(make_env(clip) -> MimicEnv, policy(obs, env) -> action, description) from a learner checkpoint,
+    or a shipped controller by name (``humanoid/walk``; a path on disk wins)."""
     import torch
 
-    from awr_mimic.learning.checkpoint import load_policy
+    from awr_mimic.learning.checkpoint import check_compatible, open_policy
+    from awr_mimic.learning.envspec import EnvSpec
+    from awr_mimic.learning.networks import SpaceInfo
 
     torch.set_num_threads(1)  # one forward pass per control step: threads only add overhead
-    policy, spec, _cfg = load_policy(path)
+    ck = open_policy(path)
+    policy, spec = ck.policy, ck.env_spec
     if not spec.is_mimic:
         raise AwrMimicError(f"{path}: the viewer shows awr_mimic/Mimic-v0 checkpoints, this one is for {spec.id}")
     space = policy.space
 
     def make_env(clip: str | None):
-        return _unwrap_mimic(spec.make(clip=clip) if clip else spec.make())
+        used = EnvSpec(spec.id, {**spec.kwargs, "clip": clip}) if clip else spec
+        env = _unwrap_mimic(used.make())
+        try:
+            check_compatible(ck, SpaceInfo.from_env(env), used)  # one line, not a shape error mid-step
+        except AwrMimicError:
+            env.close()
+            raise
+        return env
 
     def act(obs, env):
         return space.to_env_action(policy.act(obs, None, deterministic=deterministic))
@@ -54,7 +65,10 @@ def make_session(checkpoint: str | None = None, character: str | None = None, cl
         if character is not None:
             raise AwrMimicError("--character comes from the checkpoint; pass either --checkpoint or --character")
         make_env, act, spec = load_checkpoint(checkpoint)
-        return PhysicsSession(make_env, act, policy_name=Path(checkpoint).name, clip=clip,
+        from awr_mimic.learning.checkpoint import resolve_checkpoint
+
+        _path, name = resolve_checkpoint(checkpoint)
+        return PhysicsSession(make_env, act, policy_name=name or Path(checkpoint).name, clip=clip,
                               random_start=random_start, seed=seed)
     import awr_mimic
     from awr_mimic.characters import get_character

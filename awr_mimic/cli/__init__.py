@@ -24,6 +24,9 @@ COMMANDS = {
     "retarget": "retarget",
     "plot": "plot",
     "motion": "motion",
+    "slim": "slim",
+    "controllers": "controllers",
+    "convert-checkpoint": "convert",
 }
 
 

@@ -10,29 +10,42 @@ HELP = "evaluate a checkpoint with deterministic episodes"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH",
-                        help="checkpoint file, or a run directory (uses its checkpoint.pt)")
+                        help="checkpoint file, a run directory (uses its checkpoint.pt), or a shipped controller "
+                             "by name, e.g. humanoid/walk (awr-mimic controllers)")
     parser.add_argument("--best", action="store_true", help="with a run directory: use best.pt")
+    parser.add_argument("--character", help="check the policy drives this character (it must be the one it was "
+                                            "trained on)")
+    parser.add_argument("--clip", help="imitation policies: evaluate against another reference clip")
     parser.add_argument("--episodes", type=int, default=10, metavar="N", help="episodes (default 10)")
     parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: up to cores)")
     parser.add_argument("--seed", type=int, help="evaluation seed (default: the run's seed)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, seed: int | None = None) -> dict:
+def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, seed: int | None = None,
+                        character: str | None = None, clip: str | None = None, best: bool = False) -> dict:
     import os
 
     from awr_mimic.errors import ConfigError
     from awr_mimic.learning.awr import policy_kwargs
-    from awr_mimic.learning.checkpoint import load_policy
+    from awr_mimic.learning.checkpoint import check_character, check_compatible, open_policy
+    from awr_mimic.learning.envspec import EnvSpec
     from awr_mimic.learning.networks import policy_weights
     from awr_mimic.sampling import LocalSampler
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {episodes}")
-    policy, spec, cfg = load_policy(path)
+    ck = open_policy(path, best=best)
+    policy, spec, cfg = ck.policy, ck.env_spec, ck.config
+    check_character(ck, character)
+    if clip is not None:
+        if not spec.is_mimic:
+            raise ConfigError(f"--clip applies to motion-imitation policies; {ck.label} is for {spec.id}")
+        spec = EnvSpec(spec.id, {**spec.kwargs, "clip": clip})
     if workers is None:
         workers = min(episodes, os.cpu_count() or 1)
     with LocalSampler(spec, policy_kwargs(cfg), seed=cfg.seed if seed is None else seed, workers=workers) as s:
+        check_compatible(ck, s.space, spec)  # before the weights reach the workers
         s.set_weights(policy_weights(policy))
         batch = s.evaluate(episodes)
     out = {"env": str(spec), "episodes": episodes, **batch.stats()}
@@ -42,12 +55,12 @@ def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, se
 
 
 def run(args) -> int:
-    from pathlib import Path
+    from awr_mimic.learning.checkpoint import resolve_checkpoint
 
-    path = Path(args.checkpoint)
-    if path.is_dir():
-        path = path / ("best.pt" if args.best else "checkpoint.pt")
-    r = evaluate_checkpoint(path, args.episodes, args.workers, args.seed)
+    path, name = resolve_checkpoint(args.checkpoint, best=args.best)  # a path on disk wins over a controller name
+    r = evaluate_checkpoint(name or path, args.episodes, args.workers, args.seed, character=args.character, clip=args.clip)
+    if name:
+        path = f"controller {name}"
     if args.json:
         print(json.dumps(r, indent=2))
         return 0

@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--samples", type=float, metavar="N",
                    help="total environment samples (default: 50M for imitation, 1M otherwise)")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<env>-s<seed>)")
-    g.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where its checkpoint left it")
+    g.add_argument("--resume", metavar="DIR|FILE",
+                   help="continue the run in DIR exactly where its checkpoint left it, or from a checkpoint FILE "
+                        "(slim, best.pt) in --out DIR")
     g.add_argument("--config", metavar="FILE", help="TOML or YAML file of config fields")
     g.add_argument("--preset", choices=sorted(PRESETS), help="hyperparameter preset (default: by env)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -223,9 +225,9 @@ def run(args) -> int:
         extra.pop("workers", None)
         address = extra.pop("ray_address", None)
         if extra or args.config or args.dataset or args.env or args.character or args.preset:
-            raise ConfigError("--resume continues a run as it was configured; only --samples, --workers and "
-                              "--address apply")
-        trainer = Trainer.resume(args.resume, workers=args.workers, progress=not args.no_progress,
+            raise ConfigError("--resume continues a run as it was configured; only --samples, --workers, "
+                              "--address and --out apply")
+        trainer = Trainer.resume(args.resume, out=args.out, workers=args.workers, progress=not args.no_progress,
                                  ray_address=address)
     else:
         spec = env_spec_from_args(args)

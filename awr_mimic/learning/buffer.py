@@ -16,8 +16,15 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import torch
 
 from awr_mimic.errors import ConfigError
+
+
+def _numpy(x, dtype) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype)
 
 
 class PathBuffer:
@@ -120,16 +127,25 @@ class PathBuffer:
 
     # -- checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
+        """The path table and value cache as tensors (checkpoints load with weights_only)."""
         ix = self.index()
         return {"capacity": self.capacity, "head": self.head, "refresh_ptr": self.refresh_ptr,
-                "starts": ix["starts"].copy(), "lengths": ix["lengths"].copy(),
-                "terminated": ix["terminated"].copy(), "tags": ix["tags"].copy(), "val": self.val.copy()}
+                "starts": torch.from_numpy(ix["starts"].copy()), "lengths": torch.from_numpy(ix["lengths"].copy()),
+                "terminated": torch.from_numpy(ix["terminated"].copy()), "tags": torch.from_numpy(ix["tags"].copy()),
+                "val": torch.from_numpy(self.val.copy())}
+
+    @staticmethod
+    def table(state: dict) -> dict[str, np.ndarray]:
+        """The path table of a :meth:`state_dict` (tensors, or format-1 numpy arrays) as numpy arrays."""
+        return {k: _numpy(state[k], dt) for k, dt in (("starts", np.int64), ("lengths", np.int64),
+                                                      ("terminated", bool), ("tags", np.int64))}
 
     def load_state(self, state: dict, path_of_tag) -> None:
         """Rebuild from :meth:`state_dict`; `path_of_tag(tag)` returns that path's
         (obs, act, rew, final_obs) arrays."""
         self.clear()
-        for s, T, term, tag in zip(state["starts"], state["lengths"], state["terminated"], state["tags"]):
+        t = self.table(state)
+        for s, T, term, tag in zip(t["starts"], t["lengths"], t["terminated"], t["tags"]):
             obs, act, rew, fin = path_of_tag(int(tag))
             s, T = int(s), int(T)
             if len(rew) != T:
@@ -140,5 +156,5 @@ class PathBuffer:
             self.num_samples += T
         self.head = int(state["head"])
         self.refresh_ptr = int(state["refresh_ptr"])
-        self.val[:] = state["val"]
+        self.val[:] = _numpy(state["val"], np.float32)
         self._cache = None

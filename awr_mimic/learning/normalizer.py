@@ -6,6 +6,14 @@ Freezing keeps the network's input mapping fixed once the statistics are good
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+
+def _float64(x) -> np.ndarray:
+    """A stored vector (tensor, list or a format-1 numpy array) as a new float64 array, bit for bit."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.array(x, np.float64, copy=True)
 
 
 class RunningNormalizer:
@@ -44,12 +52,13 @@ class RunningNormalizer:
         return np.maximum(np.sqrt(var), self.std_floor) if self.count else np.ones(self.dim)
 
     def state_dict(self) -> dict:
-        return {"count": self.count, "mean": self.mean.copy(), "m2": self.m2.copy(),
-                "max_samples": self.max_samples, "std_floor": self.std_floor}
+        """Plain values (float64 tensors, not numpy arrays): checkpoints load with weights_only."""
+        return {"count": int(self.count), "mean": torch.from_numpy(self.mean.copy()),
+                "m2": torch.from_numpy(self.m2.copy()), "max_samples": self.max_samples, "std_floor": self.std_floor}
 
     def load_state_dict(self, d: dict) -> None:
         self.count = int(d["count"])
-        self.mean = np.array(d["mean"], np.float64)
-        self.m2 = np.array(d["m2"], np.float64)
+        self.mean = _float64(d["mean"])
+        self.m2 = _float64(d["m2"])
         self.max_samples = int(d["max_samples"])
         self.std_floor = float(d["std_floor"])

@@ -24,7 +24,8 @@ from awr_mimic.errors import AwrMimicError, ConfigError, unknown_name
 from awr_mimic.learning import config as config_mod
 from awr_mimic.learning.awr import AWR, policy_kwargs
 from awr_mimic.learning.buffer import PathBuffer
-from awr_mimic.learning.checkpoint import load_checkpoint, save_checkpoint, save_npz
+from awr_mimic.learning.checkpoint import (as_numpy, load_checkpoint, rng_states, save_checkpoint, save_npz,
+                                           set_rng_states)
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import SpaceInfo, policy_weights
@@ -188,22 +189,62 @@ class Trainer:
 
     # -- public API -----------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike, *, workers: int | None = None, progress: bool = False,
-               dataset: str | None = None, ray_address: str | None = None) -> "Trainer":
+    def resume(cls, run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, workers: int | None = None,
+               progress: bool = False, dataset: str | None = None, ray_address: str | None = None) -> "Trainer":
         """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks).
 
+        `run_dir` may also be a checkpoint file (a slim one, ``best.pt``, a ``checkpoint.pt`` copied
+        elsewhere): the run then continues in `out` (required unless the file is ``<dir>/checkpoint.pt``,
+        which resumes ``<dir>``). A checkpoint without a buffer table, or whose buffer chunks are
+        gone, resumes with an empty buffer that refills from new samples (one line says so).
         `ray_address`: the Ray cluster to sample on now (the ray backend; samples do not depend on it).
         """
-        state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+        src = Path(run_dir)
+        if src.is_dir():
+            ckpt = src / "checkpoint.pt"
+            target = Path(out) if out is not None else src
+        elif src.is_file():
+            ckpt = src
+            if out is not None:
+                target = Path(out)
+            elif src.name == "checkpoint.pt":
+                target = src.parent
+            else:
+                raise ConfigError(f"--resume {src} is a checkpoint file: say where the run continues with --out DIR")
+        else:
+            raise ConfigError(f"nothing to resume at {src}: give a run directory or a checkpoint file")
+        state = load_checkpoint(ckpt)
+        if state["kind"] == "controller":
+            raise ConfigError(f"{ckpt} is a controller (the policy only); resume needs a run checkpoint or a slim "
+                              "one (awr-mimic slim RUN --out FILE)")
+        same_dir = target.resolve() == ckpt.parent.resolve()
+        if not same_dir and (target / "checkpoint.pt").exists():
+            raise ConfigError(f"{target} already holds a run; resume it with --resume {target} or pick another --out")
         cfg = config_mod.apply_overrides(AWRConfig(), state["config"])
         if ray_address is not None:
             cfg = cfg.replace(ray_address=ray_address)
         if workers is not None and workers != cfg.resolved_workers():
-            raise ConfigError(f"run was made with {cfg.resolved_workers()} workers; resuming with {workers} "
-                              "would change its samples (same seed + worker count = same run)")
+            if state.get("buffer") is not None:
+                raise ConfigError(f"run was made with {cfg.resolved_workers()} workers; resuming with {workers} "
+                                  "would change its samples (same seed + worker count = same run)")
+            cfg = cfg.replace(workers=workers)  # no buffer: the run is not replayed exactly anyway
+        if not same_dir and state.get("buffer") is not None:
+            cls._copy_chunks(state, ckpt.parent / "buffer", target / "buffer")
         ds = dataset or state.get("dataset")
         return cls("awr", EnvSpec.from_dict(state["env_spec"]), config=cfg, dataset=ds,
-                   offline=state.get("offline", False), run_dir=run_dir, progress=progress, _state=state)
+                   offline=state.get("offline", False), run_dir=target, progress=progress, _state=state)
+
+    @staticmethod
+    def _copy_chunks(state: dict, src: Path, dst: Path) -> None:
+        """Resuming into another directory: it gets its own copy of the chunks the buffer refers to."""
+        import shutil
+
+        its = sorted({int(t) >> PathBuffer.TAG_SHIFT for t in PathBuffer.table(state["buffer"])["tags"]})
+        dst.mkdir(parents=True, exist_ok=True)
+        for it in its:
+            c = src / f"chunk-{it:07d}.npz"
+            if it != DATASET_TAG and c.exists() and not (dst / c.name).exists():
+                shutil.copy2(c, dst / c.name)
 
     def train(self, total_timesteps: int | None = None, iterations: int | None = None) -> dict:
         """Train until `total_timesteps` samples (or `iterations` more iterations); then evaluate.
@@ -419,7 +460,10 @@ class Trainer:
             save_checkpoint(self.run_dir / "best.pt", self._state(with_buffer=False))
 
     def _state(self, with_buffer: bool = True) -> dict:
+        """Checkpoint content; save_checkpoint stores it as plain values (numpy -> tensors, tuples -> lists)."""
+        inflight = self._inflight_weights if self.cfg.overlap else None
         return {
+            "kind": "run" if with_buffer else "slim",
             "algo": "awr",
             "config": self.cfg.to_dict(),
             "env_spec": self.env_spec.to_dict(),
@@ -428,10 +472,10 @@ class Trainer:
             "buffer": self.algo.buffer.state_dict() if with_buffer else None,
             "counters": {"iteration": self.iteration, "samples": self.samples, "episodes": self.episodes,
                          "elapsed": self.elapsed, "best_score": self.best_score},
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state()},
+            "rng": rng_states(),
             "sampler": {**(self.sampler.state_dict() if self.sampler else {}),
-                        "inflight_weights": self._inflight_weights if self.cfg.overlap else None},
+                        "inflight_weights": ({k: torch.from_numpy(np.array(v)) for k, v in inflight.items()}
+                                             if inflight is not None else None)},
             "dataset": self.dataset_path,
             "offline": self.offline,
             "last_eval": self.last_eval,
@@ -464,15 +508,46 @@ class Trainer:
         c = state["counters"]
         self.iteration, self.samples, self.episodes = int(c["iteration"]), int(c["samples"]), int(c["episodes"])
         self.elapsed, self.best_score = float(c["elapsed"]), float(c["best_score"])
-        self.last_eval = state.get("last_eval") or {}
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
+        self.last_eval = dict(state.get("last_eval") or {})
+        set_rng_states(state["rng"])
         if self.sampler is not None and state.get("sampler"):
             self.sampler.load_state_dict(state["sampler"])
-            self._inflight_weights = state["sampler"].get("inflight_weights")
-        if state.get("buffer") is not None:
-            self._restore_buffer(state["buffer"])
+            w = state["sampler"].get("inflight_weights")
+            self._inflight_weights = {k: as_numpy(v) for k, v in w.items()} if w is not None else None
+        where = state.get("path", "the checkpoint")
+        bstate = state.get("buffer")
+        if bstate is not None:
+            missing = self._missing_chunks(bstate)
+            if not missing:
+                self._restore_buffer(bstate)
+                return
+            shown = ", ".join(p.name for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            why = f"buffer chunks missing in {missing[0].parent} ({shown})"
+        else:
+            why = f"no replay buffer in {where}"
+        self._empty_buffer(why)
+
+    def _missing_chunks(self, bstate: dict) -> list[Path]:
+        its = {int(t) >> PathBuffer.TAG_SHIFT for t in PathBuffer.table(bstate)["tags"]}
+        if self.run_dir is None:
+            return [Path(f"chunk-{it:07d}.npz") for it in sorted(its) if it != DATASET_TAG]
+        return [self._chunk_path(it) for it in sorted(its) if it != DATASET_TAG and not self._chunk_path(it).exists()]
+
+    def _empty_buffer(self, why: str) -> None:
+        """Resume without the old buffer: it refills from new samples (a dataset's paths are put back)."""
+        import sys
+
+        buf = self.algo.buffer
+        buf.clear()
+        if self._data is not None:
+            buf.add_batch(self._data, DATASET_TAG)  # not algo.add_batch: the normaliser is already restored
+            self.algo._value_rows(buf.path_rows())
+            if self.offline:
+                return  # the dataset is the whole buffer: nothing to refill
+        self.algo._new_rows = None
+        wait = max(self.cfg.learning_starts, self.cfg.samples_per_iter)
+        print(f"resume: {why}; refilling it from new samples (the first update waits for {wait} samples)",
+              file=sys.stderr, flush=True)
 
     def _restore_buffer(self, bstate: dict) -> None:
         chunks: dict[int, dict] = {}

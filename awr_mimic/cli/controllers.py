@@ -1,0 +1,68 @@
+"""`awr-mimic controllers`: the shipped controllers, loadable by name (e.g. `--checkpoint humanoid/walk`)."""
+from __future__ import annotations
+
+HELP = "list the shipped controllers (policies you can load by name, e.g. --checkpoint humanoid/walk)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def _num(v, fmt: str, scale: float = 1.0) -> str:
+    return format(v * scale, fmt) if isinstance(v, (int, float)) and v == v else "-"  # nan: not measured
+
+
+def _samples(v) -> str:
+    if not isinstance(v, (int, float)):
+        return "-"
+    return f"{v / 1e6:.1f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e3 else str(int(v))
+
+
+def describe(entry: dict) -> dict:
+    """A listing row: name, character, clip, metadata (measured figures), or the one-line read error."""
+    from awr_mimic.errors import AwrMimicError
+    from awr_mimic.learning.checkpoint import load_checkpoint
+
+    row = {"name": entry["name"], "character": entry["character"], "clip": entry["clip"], "path": str(entry["path"])}
+    try:
+        state = load_checkpoint(entry["path"])
+    except AwrMimicError as exc:
+        row["error"] = str(exc)
+        return row
+    kw = (state.get("env_spec") or {}).get("kwargs") or {}
+    row["character"] = kw.get("character", row["character"])
+    row["clip"] = kw.get("clip", row["clip"])
+    row["kind"] = state["kind"]
+    row.update(state.get("metadata") or {})
+    return row
+
+
+def run(args) -> int:
+    import json
+
+    from awr_mimic.learning.checkpoint import controllers_dirs, list_controllers
+
+    rows = [describe(e) for e in list_controllers()]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        where = ", ".join(str(d) for d in controllers_dirs())
+        print(f"no controllers shipped yet (looked in {where}; AWR_MIMIC_CONTROLLERS names other folders)")
+        return 0
+    head = ("name", "character", "clip", "norm. return", "joint err (rad)", "end-eff. err (cm)", "samples")
+    table = [head]
+    for r in rows:
+        if "error" in r:
+            table.append((r["name"], r["character"], r["clip"], "unreadable", "", "", ""))
+            continue
+        table.append((r["name"], str(r["character"]), str(r["clip"]), _num(r.get("normalized_return"), ".3f"),
+                      _num(r.get("joint_angle_error"), ".3f"), _num(r.get("end_effector_error"), ".1f", 100.0),
+                      _samples(r.get("samples"))))
+    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']}: {r['error']}")
+    return 0

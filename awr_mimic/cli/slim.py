@@ -1,0 +1,52 @@
+"""`awr-mimic slim`: a run's checkpoint without its replay buffer, or a policy-only controller file."""
+from __future__ import annotations
+
+HELP = "write a slim checkpoint of a run (no replay buffer; resumable) or, with --controller, a policy-only controller"
+
+
+def add_arguments(parser):
+    parser.add_argument("run", metavar="RUN", help="run directory (its checkpoint.pt) or a checkpoint file")
+    parser.add_argument("--out", required=True, metavar="FILE", help="file to write (.pt)")
+    parser.add_argument("--best", action="store_true", help="with a run directory: use best.pt")
+    parser.add_argument("--controller", action="store_true",
+                        help="policy only (actor, normaliser, env spec, config): what ships in "
+                             "assets/controllers/<character>/<clip>.pt")
+    parser.add_argument("--eval", type=int, default=0, metavar="N",
+                        help="with --controller: measure N deterministic episodes for the metadata "
+                             "(default: the run's last evaluation)")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --eval: worker processes")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from awr_mimic.errors import ConfigError
+    from awr_mimic.learning.checkpoint import load_checkpoint, write_slim
+
+    if args.eval < 0:
+        raise ConfigError(f"--eval must be >= 0, got {args.eval}")
+    if args.eval and not args.controller:
+        raise ConfigError("--eval measures a controller's metadata: add --controller")
+    meta = None
+    if args.eval:
+        from awr_mimic.cli.evaluate import evaluate_checkpoint
+        from awr_mimic.learning.checkpoint import METADATA_KEYS, resolve_checkpoint
+
+        src, _ = resolve_checkpoint(args.run, best=args.best)
+        r = evaluate_checkpoint(src, args.eval, args.workers)
+        meta = {k: r[k] for k in METADATA_KEYS if k in r}
+        meta["eval_episodes"] = args.eval
+    out = write_slim(args.run, args.out, controller=args.controller, best=args.best, metadata=meta)
+    state = load_checkpoint(out)  # proves it reads back with weights_only
+    size = Path(out).stat().st_size / 1e6
+    c = state.get("counters") or {}
+    if args.controller:
+        m = state.get("metadata") or {}
+        ret = m.get("normalized_return")
+        shown = f", normalised return {ret:.3f}" if isinstance(ret, float) and ret == ret else ", not evaluated"
+        print(f"wrote {out} ({size:.1f} MB, controller: {c.get('samples', 0)} samples{shown}); ship it as "
+              f"assets/controllers/<character>/<clip>.pt to load it by name")
+    else:
+        print(f"wrote {out} ({size:.1f} MB, slim: iteration {c.get('iteration')}, {c.get('samples')} samples, "
+              f"no replay buffer); continue it with: awr-mimic train --resume {out} --out DIR")
+    return 0
