@@ -26,7 +26,7 @@ def _csv(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:  # wall-clock columns differ between runs
-        for k in ("time_s", "samples_per_s", "sample_time_s", "update_time_s"):
+        for k in ("time_s", "samples_per_s", "sample_time_s", "update_time_s", "update_share", "eval_time_s"):
             r.pop(k)
     return rows
 

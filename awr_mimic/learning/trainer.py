@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import math
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ CSV_COLUMNS = [
     "iteration", "samples", "time_s", "samples_per_s", "mean_return", "normalized_return", "mean_length",
     "episodes", "eval_mean_return", "eval_normalized_return", "eval_mean_length", "critic_loss", "actor_loss",
     "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
-    "update_time_s", "lost_samples", "actor_restarts",
+    "update_time_s", "update_share", "eval_time_s", "lost_samples", "actor_restarts",
 ]
 DATASET_TAG = 0  # buffer tag of paths loaded from a dataset; online batches use their iteration (>= 1)
 FINAL_EVAL_EPISODES = 10
@@ -348,11 +347,14 @@ class Trainer:
         if cfg.eval_every and self.iteration % cfg.eval_every == 0:
             ev = self.evaluate(cfg.eval_episodes)
             self.last_eval = ev
-        dt = time.perf_counter() - t0
+        t3 = time.perf_counter()
+        dt = t3 - t0
         self.elapsed += dt
         row: dict[str, Any] = {"iteration": self.iteration, "samples": self.samples, "time_s": self.elapsed,
                                "samples_per_s": new / dt, "new_samples": new,
-                               "sample_time_s": t1 - t0, "update_time_s": t2 - t1}
+                               "sample_time_s": t1 - t0, "update_time_s": t2 - t1,
+                               # the learner's share of the iteration, evaluation left out
+                               "update_share": (t2 - t1) / max(t2 - t0, 1e-9), "eval_time_s": t3 - t2}
         if self.sampler is not None and hasattr(self.sampler, "lost_samples"):  # ray backend: dead actors
             row.update(lost_samples=self.sampler.lost_samples, actor_restarts=self.sampler.actor_restarts)
         if batch is not None and batch.num_paths:
