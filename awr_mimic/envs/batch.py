@@ -198,7 +198,7 @@ class MimicBatch:
                 fell[row] |= self._terminal_contact[self.worlds[i].ground_contact_links()].any()
         clip_over = (self.time[envs] >= self.clip.duration - 1e-9) if self.clip.loop == "none" else False
         terminated = fell | clip_over
-        truncated = ~terminated & (self.steps[envs] >= self.max_steps)
+        truncated = ~terminated & ((self.steps[envs] >= self.max_steps) | self._capped(envs))
         info = {"reward_terms": terms, "phase": ref.phase, "fell": fell, **tracking}
         return obs, rewards, terminated, truncated, info
 
@@ -309,6 +309,26 @@ class MimicBatch:
 
     def reference_yaw_quat(self, index: int) -> np.ndarray:
         return quat.yaw_quat(self.ref_yaw[index], self.up_axis)
+
+    # DeepMimic's horizon curriculum: training episodes end (truncated) after this many steps; None: time limit
+    _training_cap_steps: int | None = None
+
+    def set_training_time_cap(self, seconds: float | None) -> None:
+        """Cap training episodes (while `training` is set) at ceil(seconds * control_hz) steps: reaching it
+        sets truncated=True, as the time limit does. None removes the cap; evaluation never has one."""
+        try:
+            s = math.nan if seconds is None or isinstance(seconds, bool) else float(seconds)
+        except (TypeError, ValueError):
+            s = math.nan
+        if seconds is not None and not s > 0:
+            raise ConfigError(f"training time cap must be a positive number of seconds or None, got {show(seconds)}")
+        self._training_cap_steps = None if seconds is None or s == math.inf else max(
+            1, int(math.ceil(s * self.control_hz - 1e-9)))
+
+    def _capped(self, envs: np.ndarray):
+        if self._training_cap_steps is None or not self.training:
+            return False
+        return self.steps[envs] >= self._training_cap_steps
 
 
 def check_learning_options(action_mode, target_obs_steps, pose_termination):

@@ -47,6 +47,12 @@ class AWRConfig:
     action_std: float = 0.4  # fixed, in normalised action units
     action_bound_weight: float = 10.0
     learning_starts: int = 0  # samples collected before the first update
+    # DeepMimic's horizon curriculum: training episodes are capped at
+    # start + (time_limit - start) * min(1, samples / N) ** power seconds (evaluation ones never are);
+    # N = horizon_curriculum_samples, 0 = off (DeepMimic: 32_000_000). Imitation envs only.
+    horizon_curriculum_samples: int = 0
+    horizon_start_s: float = 0.5
+    horizon_power: float = 4.0
 
     # state normaliser
     normalizer_samples: int = 300_000  # frozen after this many samples
@@ -246,7 +252,8 @@ def _coerce_bool(key: str, value: Any) -> bool:
 
 def _validate(cfg: AWRConfig) -> None:
     positive = ("actor_lr", "critic_lr", "actor_batch_size", "critic_batch_size", "samples_per_iter",
-                "buffer_size", "beta", "max_weight", "action_std", "eval_episodes", "checkpoint_every")
+                "buffer_size", "beta", "max_weight", "action_std", "eval_episodes", "checkpoint_every",
+                "horizon_start_s", "horizon_power")
     for k in positive:
         if not getattr(cfg, k) > 0:
             raise ConfigError(f"config {k}: must be > 0, got {show(getattr(cfg, k))}")
@@ -257,7 +264,8 @@ def _validate(cfg: AWRConfig) -> None:
         raise ConfigError("config gamma: must be < 1 (value targets are scaled by 1 - gamma)")
     if not 0.0 < cfg.value_refresh_fraction <= 1.0:
         raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {show(cfg.value_refresh_fraction)}")
-    for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every", "obs_clip"):
+    for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every", "obs_clip",
+              "horizon_curriculum_samples"):
         if getattr(cfg, k) < 0:
             raise ConfigError(f"config {k}: must be >= 0, got {show(getattr(cfg, k))}")
     if cfg.workers is not None and cfg.workers < 0:

@@ -33,7 +33,7 @@ CSV_COLUMNS = [
     "iteration", "samples", "time_s", "samples_per_s", "mean_return", "normalized_return", "mean_length",
     "episodes", "eval_mean_return", "eval_normalized_return", "eval_mean_length", "critic_loss", "actor_loss",
     "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
-    "update_time_s", "update_share", "eval_time_s", "lost_samples", "actor_restarts",
+    "update_time_s", "update_share", "eval_time_s", "lost_samples", "actor_restarts", "train_time_cap_s",
 ]
 DATASET_TAG = 0  # buffer tag of paths loaded from a dataset; online batches use their iteration (>= 1)
 FINAL_EVAL_EPISODES = 10
@@ -42,6 +42,13 @@ FINAL_EVAL_EPISODES = 10
 def default_preset(spec: EnvSpec) -> str:
     """The imitation env gets Peng's motion-imitation values, everything else the Gym ones."""
     return "mimic" if spec.is_mimic else "gym"
+
+
+def horizon_cap(samples: int, anneal_samples: int, start_s: float, end_s: float, power: float = 4.0) -> float:
+    """DeepMimic's horizon curriculum (util/Annealer.cpp): the training episode time cap after `samples`,
+    start + (end - start) * min(1, samples / anneal_samples) ** power seconds, never above `end_s`."""
+    frac = min(1.0, max(0.0, samples / anneal_samples))
+    return min(end_s, start_s + (end_s - start_s) * frac ** power)
 
 
 def _probe_space(spec: EnvSpec) -> SpaceInfo:
@@ -128,6 +135,11 @@ class Trainer:
         if not self.offline or data_space is None:
             self.sampler = self._make_sampler()
             self.space = self.sampler.space
+            if cfg.horizon_curriculum_samples > 0 and self.sampler.time_limit is None and not self.offline:
+                import sys
+
+                print(f"horizon_curriculum_samples: ignored, {self.env_spec.id} has no time limit in seconds "
+                      "(imitation envs only)", file=sys.stderr, flush=True)
         else:
             self.space = data_space
         self.algo = AWR(self.space, cfg, self.device)
@@ -139,6 +151,7 @@ class Trainer:
         self.best_score = -math.inf
         self.last_eval: dict = {}
         self._inflight_weights = None  # overlap: weights of the request in flight
+        self._inflight_cap = None  # and its training episode time cap
         self._writer = None
 
         if data is not None:
@@ -322,17 +335,20 @@ class Trainer:
         t0 = time.perf_counter()
         self.iteration += 1
         if self.offline:
-            batch, new = None, cfg.samples_per_iter
+            batch, new, cap = None, cfg.samples_per_iter, None
         else:
             if cfg.overlap:
                 if self.sampler._pending is None:  # first iteration (or after resume)
-                    self._start_request(self._inflight_weights or algo.policy_weights())
+                    self._start_request(self._inflight_weights or algo.policy_weights(), self.samples)
                 batch = self.sampler.wait()
-                # collect the next batch with the current policy while we learn from this one
-                self._start_request(algo.policy_weights())
+                cap = self._inflight_cap
+                # collect the next batch with the current policy while we learn from this one; its time
+                # cap counts this batch, so a resumed run (whose samples include it) re-issues the same
+                self._start_request(algo.policy_weights(), self.samples + batch.num_samples)
             else:
                 self.sampler.set_weights(algo.policy_weights())
-                batch = self.sampler.sample(cfg.samples_per_iter)
+                cap = self.train_time_cap(self.samples)
+                batch = self.sampler.sample(cfg.samples_per_iter, max_episode_seconds=cap)
             new = batch.num_samples
             if self.run_dir is not None:
                 self._write_chunk(batch)
@@ -355,6 +371,8 @@ class Trainer:
                                "sample_time_s": t1 - t0, "update_time_s": t2 - t1,
                                # the learner's share of the iteration, evaluation left out
                                "update_share": (t2 - t1) / max(t2 - t0, 1e-9), "eval_time_s": t3 - t2}
+        if cap is not None:
+            row["train_time_cap_s"] = cap
         if self.sampler is not None and hasattr(self.sampler, "lost_samples"):  # ray backend: dead actors
             row.update(lost_samples=self.sampler.lost_samples, actor_restarts=self.sampler.actor_restarts)
         if batch is not None and batch.num_paths:
@@ -375,10 +393,25 @@ class Trainer:
                 self.save()
         return row
 
-    def _start_request(self, weights) -> None:
+    def _start_request(self, weights, samples: int) -> None:
+        """Start collecting a batch with `weights`; its training episodes are capped as after `samples`."""
         self._inflight_weights = weights
+        self._inflight_cap = self.train_time_cap(samples)
         self.sampler.set_weights(weights)
-        self.sampler.start(self.cfg.samples_per_iter)
+        self.sampler.start(self.cfg.samples_per_iter, max_episode_seconds=self._inflight_cap)
+
+    def train_time_cap(self, samples: int | None = None) -> float | None:
+        """The horizon curriculum's cap (seconds) on training episodes after `samples` (default: now).
+
+        None when it is off (horizon_curriculum_samples = 0) or the env has no time limit. It depends on
+        the sample count only, so a resumed run continues the same schedule.
+        """
+        cfg = self.cfg
+        end = getattr(self.sampler, "time_limit", None)
+        if cfg.horizon_curriculum_samples <= 0 or end is None:
+            return None
+        return horizon_cap(self.samples if samples is None else samples, cfg.horizon_curriculum_samples,
+                           cfg.horizon_start_s, end, cfg.horizon_power)
 
     # -- progress -------------------------------------------------------------
     def _bar(self, total):

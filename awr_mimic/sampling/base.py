@@ -91,24 +91,33 @@ class Sampler(abc.ABC):
     Calls are numbered; a call's randomness (env reset seeds, action noise) is a
     function of (seed, worker index, call number) only, so a run is reproducible
     for a given seed and worker count and can be resumed from a call number.
+
+    `max_episode_seconds` (DeepMimic's horizon curriculum): training episodes of that call end with
+    truncated=True after ceil(seconds * control_hz) steps. It applies to envs with a `time_limit` and a
+    `control_hz` (the imitation env) and is ignored for others; evaluation episodes are never capped.
     """
 
     calls: int = 0
+    # the env's episode time limit in seconds (imitation envs), None when it has none
+    time_limit: float | None = None
 
     @abc.abstractmethod
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Policy state dict (numpy) used by the following calls."""
 
     @abc.abstractmethod
-    def start(self, min_samples: int, mode: str = "policy") -> None:
-        """Begin collecting at least `min_samples` steps of whole paths (mode: policy | random)."""
+    def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None) -> None:
+        """Begin collecting at least `min_samples` steps of whole paths (mode: policy | random).
+
+        `max_episode_seconds`: cap on the training episodes of this call (None: the env's time limit).
+        """
 
     @abc.abstractmethod
     def wait(self) -> PathBatch:
         """The batch requested by the last :meth:`start`."""
 
-    def sample(self, min_samples: int, mode: str = "policy") -> PathBatch:
-        self.start(min_samples, mode)
+    def sample(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None) -> PathBatch:
+        self.start(min_samples, mode, max_episode_seconds)
         return self.wait()
 
     @abc.abstractmethod

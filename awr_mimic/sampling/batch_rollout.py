@@ -37,6 +37,7 @@ class BatchRollout:
         self.seed, self.index = int(seed), int(index)
         self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
         self.horizon = b.horizon_steps
+        self.time_limit = b.time_limit
 
     def set_weights(self, weights) -> None:
         load_policy_weights(self.policy, weights)
@@ -106,11 +107,13 @@ class BatchRollout:
         out["returns"].append(ret)
         out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
 
-    def run(self, min_samples: int, call: int, mode: str = "policy") -> PathBatch:
-        """Whole episodes until at least `min_samples` steps."""
+    def run(self, min_samples: int, call: int, mode: str = "policy",
+            max_episode_seconds: float | None = None) -> PathBatch:
+        """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
         out = _empty()
         self.batch.training = True
+        self.batch.set_training_time_cap(max_episode_seconds)
         self._collect(rng, mode, [], min_samples, out)
         return _to_batch(out, self.space)
 
@@ -120,6 +123,7 @@ class BatchRollout:
         out = _empty()
         rng = np.random.default_rng([self.seed, self.index, _EVAL])
         self.batch.training = False  # evaluation keeps DeepMimic's termination (no drift termination)
+        self.batch.set_training_time_cap(None)  # and the full time limit
         self._collect(rng, mode, starts, None, out)
         return _to_batch(out, self.space)
 

@@ -30,7 +30,7 @@ def _worker(conn, env_spec, policy_kwargs, seed, index, envs_per_worker=1):
 
     try:
         rollout = make_rollout(env_spec, policy_kwargs, seed, index, envs_per_worker)
-        conn.send(("ready", rollout.space))
+        conn.send(("ready", (rollout.space, rollout.time_limit)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("error", _portable(exc)))
         return
@@ -101,7 +101,7 @@ class LocalSampler(Sampler):
             from awr_mimic.sampling.rollout import make_rollout
 
             self._local = make_rollout(env_spec, policy_kwargs, seed, 0, envs_per_worker)
-            self.space = self._local.space
+            self.space, self.time_limit = self._local.space, self._local.time_limit
             return
         method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         ctx = mp.get_context(method)
@@ -121,7 +121,7 @@ class LocalSampler(Sampler):
         except BaseException:
             self.close()
             raise
-        self.space = spaces[0]
+        self.space, self.time_limit = spaces[0]
 
     def _recv(self, conn):
         try:
@@ -142,17 +142,17 @@ class LocalSampler(Sampler):
         for c in self._conns:
             c.send(("weights", weights))
 
-    def start(self, min_samples: int, mode: str = "policy") -> None:
+    def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None) -> None:
         if self._pending is not None:
             raise RuntimeError("sampler: start() called twice without wait()")
         call = self.calls
         self.calls += 1
         if self._local is not None:
-            self._pending = ("local", (int(min_samples), call, mode))
+            self._pending = ("local", (int(min_samples), call, mode, max_episode_seconds))
             return
         share = max(1, math.ceil(min_samples / self.num_workers))
         for c in self._conns:
-            c.send(("sample", (share, call, mode)))
+            c.send(("sample", (share, call, mode, max_episode_seconds)))
         self._pending = ("remote", None)
 
     def wait(self) -> PathBatch:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from awr_mimic.errors import ConfigError, show
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch
@@ -33,6 +34,10 @@ class Rollout:
         self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
         h = getattr(self.env.unwrapped, "horizon_steps", None)
         self.horizon = int(h) if h else None
+        # an env with a time limit in seconds and a control rate (the imitation env) takes max_episode_seconds
+        limit, hz = getattr(self.env.unwrapped, "time_limit", None), getattr(self.env.unwrapped, "control_hz", None)
+        self.time_limit = float(limit) if limit and hz else None
+        self._control_hz = hz
 
     def set_weights(self, weights) -> None:
         load_policy_weights(self.policy, weights)
@@ -46,7 +51,7 @@ class Rollout:
             return np.where(finite, u, rng.standard_normal(self.space.act_dim)).astype(np.float32)
         return self.policy.act(obs, rng, deterministic=(mode == "eval"))
 
-    def _episode(self, rng, reset_seed, mode, out):
+    def _episode(self, rng, reset_seed, mode, out, max_steps=None):
         obs, _ = self.env.reset(seed=reset_seed)
         obs_l, act_l, rew_l = [], [], []
         while True:
@@ -58,6 +63,8 @@ class Rollout:
             if mode == "eval":
                 _accumulate_info(info, out["info_sums"], out["info_counts"])
             obs = nxt
+            if max_steps is not None and len(rew_l) >= max_steps:
+                trunc = True  # the horizon curriculum's cap: bootstrapped like the time limit
             if term or trunc:
                 break
         out["obs"].append(np.stack(obs_l))
@@ -75,17 +82,20 @@ class Rollout:
         if hasattr(self.env.unwrapped, "training"):  # imitation: evaluation keeps DeepMimic's termination
             self.env.unwrapped.training = training
 
-    def run(self, min_samples: int, call: int, mode: str = "policy") -> PathBatch:
-        """Whole episodes until at least `min_samples` steps."""
+    def run(self, min_samples: int, call: int, mode: str = "policy",
+            max_episode_seconds: float | None = None) -> PathBatch:
+        """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`
+        (ignored for envs without a time limit and control rate)."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
         self._set_training(True)
+        cap = cap_steps(max_episode_seconds, self._control_hz) if self.time_limit is not None else None
         out = _empty()
         n, first = 0, True
         while n < min_samples:
             # the first reset of a call is seeded; later ones continue the env's own RNG
             reset_seed = int(rng.integers(2**31 - 1)) if first else None
             first = False
-            self._episode(rng, reset_seed, mode, out)
+            self._episode(rng, reset_seed, mode, out, cap)
             n += out["lengths"][-1]
         return _to_batch(out, self.space)
 
@@ -100,6 +110,21 @@ class Rollout:
 
     def close(self) -> None:
         self.env.close()
+
+
+def cap_steps(seconds: float | None, control_hz: float) -> int | None:
+    """Control steps of a training episode capped at `seconds`: ceil(seconds * control_hz), at least 1."""
+    if seconds is None:
+        return None
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not seconds > 0 or math.isnan(seconds):
+        raise ConfigError(f"max_episode_seconds must be a positive number of seconds or None, got {show(seconds)}")
+    if math.isinf(seconds):
+        return None
+    return max(1, int(math.ceil(seconds * control_hz - 1e-9)))
 
 
 def _accumulate_info(info, sums, counts):
