@@ -12,12 +12,17 @@ _EXPLICIT = {"seed", "workers", "device", "preset", "overlap", "backend"}  # fie
 
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    from awr_mimic.envs.mimic_env import TRAINING_OPTIONS
+
     g = parser.add_argument_group("environment")
     g.add_argument("--character", help="character name (imitation env), e.g. humanoid")
     g.add_argument("--clip", help="motion clip name (imitation env), e.g. walk, spinkick")
     g.add_argument("--env", metavar="GYM_ID", help="any gymnasium id instead, e.g. CartPole-v1")
     g.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra env keyword argument, repeatable (e.g. sim_hz=240)")
+    g.add_argument("--deepmimic-env", dest="training_defaults", action="store_false",
+                   help="imitation: the env with DeepMimic's own defaults (absolute PD-target actions) "
+                        "instead of the training defaults " + ", ".join(f"{k}={v}" for k, v in TRAINING_OPTIONS.items()))
 
 
 def env_spec_from_args(args):
@@ -43,8 +48,11 @@ def env_spec_from_args(args):
         return EnvSpec(args.env, kwargs)
     if not args.character and not args.clip:
         return None
+    from awr_mimic.envs.mimic_env import TRAINING_OPTIONS
+
+    options = {**TRAINING_OPTIONS, **kwargs} if getattr(args, "training_defaults", True) else kwargs
     return EnvSpec(awr_mimic.ENV_ID, {"character": args.character or "humanoid", "clip": args.clip or "walk",
-                                      **kwargs})
+                                      **options})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
