@@ -11,7 +11,12 @@ Public API::
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+try:  # one source of truth: the installed distribution's version (pyproject.toml)
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("awr-mimic")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 ENV_ID = "awr_mimic/Mimic-v0"
 
