@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib
 
-HELP = "benchmarks: env (env vs raw physics), learn (learner and end-to-end), sample (sampler backends)"
-TARGETS = ("env", "learn", "sample")
+HELP = ("benchmarks: env (env vs raw physics), learn (learner and end-to-end), sample (sampler backends), "
+        "arms (learning arms one after another, then a table)")
+TARGETS = ("env", "learn", "sample", "arms")
 
 
 def add_arguments(parser):

@@ -61,7 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_env_arguments(parser)
     g = parser.add_argument_group("run")
     g.add_argument("--samples", type=float, metavar="N",
-                   help="total environment samples (default: 50M for imitation, 1M otherwise)")
+                   help="total environment samples (default: 50M for imitation, 1M otherwise; "
+                        "unbounded with --minutes)")
+    g.add_argument("--minutes", type=float, metavar="M",
+                   help="stop after M minutes of wall-clock training in this invocation (a resumed run gets a "
+                        "fresh budget); checkpoint and final eval as usual, the last iteration may overrun")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<env>-s<seed>)")
     g.add_argument("--resume", metavar="DIR|FILE",
                    help="continue the run in DIR exactly where its checkpoint left it, or from a checkpoint FILE "
@@ -197,8 +201,10 @@ def shipped_controller(character: str, clip: str) -> Path | None:
     return None
 
 
-def next_steps(trainer, total: int) -> str:
-    """What to run after `awr-mimic train`: the run's files and the commands to look at it."""
+def next_steps(trainer, total: int | None, minutes: float | None = None) -> str:
+    """What to run after `awr-mimic train`: the run's files and the commands to look at it.
+
+    total: the sample total of this invocation (None: unbounded, with a `minutes` budget)."""
     import shlex
 
     run = trainer.run_dir
@@ -215,8 +221,10 @@ def next_steps(trainer, total: int) -> str:
     else:
         lines += [f"  evaluate it:              awr-mimic eval --checkpoint {q(str(run))}"]
     y = "" if mimic else " --y eval_mean_return,mean_return"  # plot's default is the normalised return
+    more = [f"--minutes {minutes:g}"] if minutes is not None else []
+    more += [f"--samples {2 * total}"] if total is not None else []
     lines += [f"  plot the learning curve:  awr-mimic plot {q(str(run))} --out {q(str(run / 'curve.svg'))}{y}",
-              f"  train on:                 awr-mimic train --resume {q(str(run))} --samples {2 * total}"]
+              "  train on:                 " + " ".join([f"awr-mimic train --resume {q(str(run))}", *more])]
     if mimic:
         character, clip = spec.kwargs.get("character"), spec.kwargs.get("clip")
         if shipped_controller(str(character), str(clip)) is not None:
@@ -228,13 +236,16 @@ def run(args) -> int:
     from awr_mimic.errors import ConfigError
     from awr_mimic.learning.trainer import Trainer
 
+    minutes = getattr(args, "minutes", None)
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise ConfigError(f"--minutes must be a positive number, got {minutes:g}")
     if args.resume:
         extra = _overrides(args)
         extra.pop("workers", None)
         address = extra.pop("ray_address", None)
         if extra or args.config or args.dataset or args.env or args.character or args.preset:
-            raise ConfigError("--resume continues a run as it was configured; only --samples, --workers, "
-                              "--address and --out apply")
+            raise ConfigError("--resume continues a run as it was configured; only --samples, --minutes, "
+                              "--workers, --address and --out apply")
         trainer = Trainer.resume(args.resume, out=args.out, workers=args.workers, progress=not args.no_progress,
                                  ray_address=address)
     else:
@@ -251,14 +262,18 @@ def run(args) -> int:
         trainer = Trainer("awr", spec, config=overrides, preset=args.preset, dataset=args.dataset,
                           offline=args.offline or None, run_dir=out, progress=not args.no_progress)
     with trainer:
-        total = _total(args, trainer)
+        total = None if minutes is not None and args.samples is None else _total(args, trainer)  # None: unbounded
         ray = " (ray)" if trainer.cfg.backend == "ray" else ""
+        budget = f" for {minutes:g} min" if minutes is not None else ""
         print(f"run dir {trainer.run_dir}  env {trainer.env_spec}  preset {trainer.cfg.preset}  "
-              f"workers {trainer.cfg.resolved_workers()}{ray}  samples {trainer.samples}/{total}")
+              f"workers {trainer.cfg.resolved_workers()}{ray}  samples {trainer.samples}/{total or 'unbounded'}"
+              f"{budget}")
         _report_evals(trainer)
-        result = trainer.train(total_timesteps=total)
+        result = trainer.train(total_timesteps=total, max_seconds=None if minutes is None else 60.0 * minutes)
+    if result.get("stopped_by") == "time":
+        print(f"stopped after the {minutes:g}-minute budget at {trainer.samples:,} samples")
     _print_result(result)
-    print(next_steps(trainer, total))
+    print(next_steps(trainer, total, minutes))
     return 0
 
 

@@ -1,7 +1,9 @@
 """Learning curves from `progress.csv` as a standalone SVG (no plotting library, works headless).
 
 `awr-mimic plot RUN [RUN ...] --out curve.svg` draws one line per run and column, e.g. the
-deterministic-evaluation normalised return against samples.
+deterministic-evaluation normalised return against samples. `points_table` compares runs at fixed
+training times and sample counts as a markdown table (`awr-mimic plot RUN ... --table`,
+`awr-mimic bench arms`).
 """
 from __future__ import annotations
 
@@ -108,3 +110,71 @@ def curve_svg(runs: dict[str, dict[str, list[float]]], x: str = "samples",
         out.append(f'<text x="{left + 30}" y="{ly}">{escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def value_at(cols: dict[str, list[float]], x: str, point: float, y: str = "eval_normalized_return") -> float | None:
+    """The last finite `y` in a row whose `x` is at or before `point`.
+
+    None when there is none yet, or when the run ended before `point` (its last `x` is smaller):
+    a run that never got there has no value there.
+    """
+    xs, ys = cols.get(x), cols.get(y)
+    if not xs or ys is None:
+        return None
+    finite_x = [v for v in xs if math.isfinite(v)]
+    if not finite_x or finite_x[-1] < point:
+        return None
+    found = None
+    for a, b in zip(xs, ys):
+        if math.isfinite(a) and a <= point and math.isfinite(b):
+            found = b
+    return found
+
+
+def _cell(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.4g}"
+
+
+def _count(v: float) -> str:
+    """396123 -> 396k, 7460000 -> 7.46M (a sample count, rounded)."""
+    if v >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    return f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v:.0f}"
+
+
+def _last(cols: dict[str, list[float]], name: str) -> float | None:
+    vals = [v for v in cols.get(name, ()) if math.isfinite(v)]
+    return vals[-1] if vals else None
+
+
+def points_table(runs: dict[str, dict[str, list[float]] | None], points_minutes=(), points_samples=(),
+                 y: str = "eval_normalized_return") -> str:
+    """A markdown table comparing runs (label -> progress.csv columns, or None for a run not made yet).
+
+    One row per run: `y` at each training time (minutes of ``time_s``) and each sample count (the last
+    periodic eval at or before the point, see :func:`value_at`; ``-`` when there is none), the
+    samples at the end and the end-to-end samples/s (samples / time_s of the last row). A line above
+    the table says what the cells are.
+    """
+    for p in [*points_minutes, *points_samples]:
+        if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0):
+            raise AwrMimicError(f"table points must be positive numbers, got {p!r}")
+    for label, cols in runs.items():
+        if cols is not None and y not in cols:
+            raise unknown_name(f"progress.csv column of {label}:", y, cols)
+    head = ([f"{m:g} min" for m in points_minutes] + [_label(float(n)) for n in points_samples]
+            + ["samples", "samples/s"])
+    lines = [f"{y}: the last periodic eval at or before each training time (time_s) and sample count "
+             "(- none yet, or the run ended before)", "",
+             "| run | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    for label, cols in runs.items():
+        cols = cols or {}
+        cells = [_cell(value_at(cols, "time_s", 60.0 * m, y)) for m in points_minutes]
+        cells += [_cell(value_at(cols, "samples", float(n), y)) for n in points_samples]
+        samples, secs = _last(cols, "samples"), _last(cols, "time_s")
+        cells.append("-" if samples is None else _count(samples))
+        cells.append("-" if samples is None or not secs else f"{samples / secs:.0f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

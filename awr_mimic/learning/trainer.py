@@ -258,21 +258,36 @@ class Trainer:
             if it != DATASET_TAG and c.exists() and not (dst / c.name).exists():
                 shutil.copy2(c, dst / c.name)
 
-    def train(self, total_timesteps: int | None = None, iterations: int | None = None) -> dict:
-        """Train until `total_timesteps` samples (or `iterations` more iterations); then evaluate.
+    def train(self, total_timesteps: int | None = None, iterations: int | None = None,
+              max_seconds: float | None = None) -> dict:
+        """Train until `total_timesteps` samples, `iterations` more iterations or `max_seconds` of
+        wall-clock in this call, whichever comes first; then checkpoint (with a run_dir) and evaluate.
+
+        The time budget counts from this call (a resumed run gets a fresh one) and is checked between
+        iterations, so the last iteration may overrun it by up to one iteration (and the final
+        evaluation comes on top). Without `total_timesteps` the sample total is unbounded.
 
         Returns the final deterministic evaluation (``mean_reward``, ``std_reward``,
-        ``normalized_return``, ...) plus ``samples``, ``iterations`` and ``samples_per_s``.
+        ``normalized_return``, ...) plus ``samples``, ``iterations``, ``samples_per_s`` and
+        ``stopped_by`` ("samples", "iterations" or "time").
         """
-        if total_timesteps is None and iterations is None:
-            raise ConfigError("train() needs total_timesteps or iterations")
+        if total_timesteps is None and iterations is None and max_seconds is None:
+            raise ConfigError("train() needs total_timesteps, iterations or max_seconds")
+        if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds >= 0):
+            raise ConfigError(f"max_seconds must be a finite number >= 0, got {max_seconds}")
+        deadline = time.monotonic() + max_seconds if max_seconds is not None else None
         stop_iter = self.iteration + iterations if iterations is not None else None
         bar = self._bar(total_timesteps)
+        stopped_by = None
         try:
             while True:
                 if stop_iter is not None and self.iteration >= stop_iter:
-                    break
-                if total_timesteps is not None and self.samples >= total_timesteps:
+                    stopped_by = "iterations"
+                elif total_timesteps is not None and self.samples >= total_timesteps:
+                    stopped_by = "samples"
+                elif deadline is not None and time.monotonic() >= deadline:
+                    stopped_by = "time"
+                if stopped_by is not None:
                     break
                 row = self._iterate()
                 if bar is not None:
@@ -289,7 +304,7 @@ class Trainer:
         result = self.evaluate(FINAL_EVAL_EPISODES)
         result.update(samples=self.samples, iterations=self.iteration,
                       samples_per_s=self.samples / max(self.elapsed, 1e-9),
-                      run_dir=str(self.run_dir) if self.run_dir else None)
+                      run_dir=str(self.run_dir) if self.run_dir else None, stopped_by=stopped_by)
         return result
 
     def evaluate(self, episodes: int = 10) -> dict:
