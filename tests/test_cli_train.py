@@ -165,17 +165,25 @@ def test_next_steps_names_the_shipped_controller_only_if_it_exists(tmp_path, mon
     assert text.startswith(f"run dir {run}: progress.csv (learning curve data), checkpoint.pt (latest)\n")
     assert "best.pt" not in text  # no eval yet: no best.pt to name
     assert f"awr-mimic view --checkpoint {run}" in text and "--samples 100000" in text
-    assert "see a trained" not in text and shipped_controller("humanoid", "walk") is None
+    assert "longer-trained" not in text and shipped_controller("humanoid", "walk") is None
 
     (controllers / "humanoid").mkdir(parents=True)
     (controllers / "humanoid" / "walk.pt").write_bytes(b"")
     assert shipped_controller("humanoid", "walk") == controllers / "humanoid" / "walk.pt"
     assert shipped_controller("humanoid", "motions/humanoid/walk.txt") is None  # a clip file, not a name
     text = next_steps(_fake_trainer(run, spec), 50_000)
-    assert text.splitlines()[-1] == "  see a trained walk: awr-mimic view --checkpoint humanoid/walk"
+    assert text.splitlines()[-1] == "  a longer-trained walk:  awr-mimic view --checkpoint humanoid/walk"
+    # with its metadata, the line says how good it is
+    from awr_mimic.learning.checkpoint import save_checkpoint
+
+    save_checkpoint(controllers / "humanoid" / "walk.pt",
+                    {"kind": "controller", "metadata": {"normalized_return": 0.4123, "samples": 12_300_000}})
+    text = next_steps(_fake_trainer(run, spec), 50_000)
+    assert text.splitlines()[-1] == ("  a longer-trained walk (normalised return 0.41, 12.3M samples):  "
+                                     "awr-mimic view --checkpoint humanoid/walk")
 
     gym = next_steps(_fake_trainer(run, EnvSpec("CartPole-v1", {})), 1000)
-    assert "awr-mimic view" not in gym and f"awr-mimic eval --checkpoint {run}" in gym and "see a trained" not in gym
+    assert "awr-mimic view" not in gym and f"awr-mimic eval --checkpoint {run}" in gym and "longer-trained" not in gym
     assert f"awr-mimic plot {run} --out {run / 'curve.svg'} --y eval_mean_return,mean_return" in gym
 
 

@@ -201,6 +201,23 @@ def shipped_controller(character: str, clip: str) -> Path | None:
     return None
 
 
+def _measured(controller: Path) -> str:
+    """` (normalised return 0.41, 12M samples)` from a shipped controller's metadata, or ''."""
+    from awr_mimic.errors import AwrMimicError
+    from awr_mimic.learning.checkpoint import load_checkpoint
+
+    try:
+        meta = load_checkpoint(controller).get("metadata") or {}
+    except AwrMimicError:
+        return ""
+    parts = []
+    if isinstance(meta.get("normalized_return"), (int, float)):
+        parts.append(f"normalised return {meta['normalized_return']:.2f}")
+    if isinstance(meta.get("samples"), (int, float)) and meta["samples"]:
+        parts.append(f"{meta['samples'] / 1e6:.1f}M samples")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def next_steps(trainer, total: int | None, minutes: float | None = None) -> str:
     """What to run after `awr-mimic train`: the run's files and the commands to look at it.
 
@@ -227,8 +244,10 @@ def next_steps(trainer, total: int | None, minutes: float | None = None) -> str:
               "  train on:                 " + " ".join([f"awr-mimic train --resume {q(str(run))}", *more])]
     if mimic:
         character, clip = spec.kwargs.get("character"), spec.kwargs.get("clip")
-        if shipped_controller(str(character), str(clip)) is not None:
-            lines.append(f"  see a trained {clip}: awr-mimic view --checkpoint {character}/{clip}")
+        shipped = shipped_controller(str(character), str(clip))
+        if shipped is not None:
+            lines.append(f"  a longer-trained {clip}{_measured(shipped)}:  "
+                         f"awr-mimic view --checkpoint {character}/{clip}")
     return "\n".join(lines)
 
 
