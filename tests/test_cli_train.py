@@ -199,3 +199,17 @@ def test_eval_line():
     gym = dict(row, normalized_return=float("nan"), eval_normalized_return=float("nan"), mean_return=120.0,
                eval_mean_return=200.0)
     assert "return 120 train / 200 eval" in eval_line(gym) and "normalised" not in eval_line(gym)
+
+
+def test_short_runs_evaluate_often_enough_to_show_the_return_rising(tmp_path):
+    import types
+
+    from awr_mimic.cli.train import _evaluate_often_enough
+    from awr_mimic.learning.config import preset
+
+    run = types.SimpleNamespace(cfg=preset("mimic"), run_dir=tmp_path)
+    _evaluate_often_enough(run, 50_000)  # the README's first command: 13 iterations
+    assert run.cfg.eval_every == 2 and "eval_every: 2" in (tmp_path / "config.yaml").read_text()
+    long_run = types.SimpleNamespace(cfg=preset("mimic"), run_dir=None)
+    _evaluate_often_enough(long_run, 50_000_000)
+    assert long_run.cfg.eval_every == preset("mimic").eval_every

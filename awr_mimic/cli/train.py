@@ -114,6 +114,19 @@ def _overrides(args) -> dict:
     return out
 
 
+def _evaluate_often_enough(trainer, total: int, evals: int = 6) -> None:
+    """A short run (the README's first command) evaluates about `evals` times, so the return is
+    seen rising; long runs keep the preset's interval."""
+    from awr_mimic.learning import config as config_mod
+
+    cfg = trainer.cfg
+    iterations = math.ceil(total / cfg.samples_per_iter)
+    if cfg.eval_every and iterations < evals * cfg.eval_every:
+        trainer.cfg = cfg.replace(eval_every=max(1, iterations // evals))
+        if trainer.run_dir is not None:
+            config_mod.save(trainer.cfg, trainer.run_dir / "config.yaml")
+
+
 def _total(args, trainer) -> int:
     from awr_mimic.errors import ConfigError
 
@@ -280,6 +293,8 @@ def run(args) -> int:
             raise ConfigError(f"{out} already holds a run; use --resume {out} or another --out")
         trainer = Trainer("awr", spec, config=overrides, preset=args.preset, dataset=args.dataset,
                           offline=args.offline or None, run_dir=out, progress=not args.no_progress)
+        if "eval_every" not in overrides and args.samples is not None:
+            _evaluate_often_enough(trainer, _total(args, trainer))
     with trainer:
         total = None if minutes is not None and args.samples is None else _total(args, trainer)  # None: unbounded
         ray = " (ray)" if trainer.cfg.backend == "ray" else ""
