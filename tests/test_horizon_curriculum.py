@@ -1,5 +1,4 @@
 """DeepMimic's horizon curriculum: training episodes capped at an annealed time, evaluation never."""
-import csv
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from awr_mimic.errors import ConfigError
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.trainer import horizon_cap
+from test_trainer import _csv as _rows  # progress.csv rows without the wall-clock columns
 
 WALK = {"character": "humanoid", "clip": "walk", "action_mode": "residual"}  # residual: episodes can last
 TINY = {"hidden": (16,), "actor_steps": 5, "critic_steps": 5, "eval_every": 0, "envs_per_worker": 2,
@@ -30,13 +30,6 @@ def _check_capped(batch):
     assert (batch.truncated ^ batch.terminated).all()  # a fall at the cap's step stays a failure
 
 
-def _rows(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:  # wall-clock columns differ between runs
-        for k in ("time_s", "samples_per_s", "sample_time_s", "update_time_s", "update_share", "eval_time_s"):
-            r.pop(k)
-    return rows
 
 
 def test_cap_schedule_and_config():

@@ -10,6 +10,7 @@ from awr_mimic.errors import AwrMimicError, ConfigError
 from awr_mimic.learning.checkpoint import load_checkpoint, load_policy
 from awr_mimic.learning.dataset import load_dataset, save_dataset
 from awr_mimic.learning.envspec import EnvSpec
+from awr_mimic.learning.trainer import WALL_CLOCK_COLUMNS
 from awr_mimic.learning.trainer import default_preset
 from awr_mimic.sampling import LocalSampler
 
@@ -26,7 +27,7 @@ def _csv(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:  # wall-clock columns differ between runs
-        for k in ("time_s", "samples_per_s", "sample_time_s", "update_time_s", "update_share", "eval_time_s"):
+        for k in WALL_CLOCK_COLUMNS:
             r.pop(k)
     return rows
 

@@ -35,6 +35,8 @@ CSV_COLUMNS = [
     "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
     "update_time_s", "update_share", "eval_time_s", "lost_samples", "actor_restarts", "train_time_cap_s",
 ]
+# progress.csv columns that depend on the machine's clock, not on the run's data
+WALL_CLOCK_COLUMNS = ("time_s", "samples_per_s", "sample_time_s", "update_time_s", "update_share", "eval_time_s")
 DATASET_TAG = 0  # buffer tag of paths loaded from a dataset; online batches use their iteration (>= 1)
 FINAL_EVAL_EPISODES = 10
 
