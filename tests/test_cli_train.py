@@ -213,3 +213,25 @@ def test_short_runs_evaluate_often_enough_to_show_the_return_rising(tmp_path):
     long_run = types.SimpleNamespace(cfg=preset("mimic"), run_dir=None)
     _evaluate_often_enough(long_run, 50_000_000)
     assert long_run.cfg.eval_every == preset("mimic").eval_every
+
+
+def test_resume_may_change_step_sizes_and_exploration_but_not_the_nets(tmp_path, capsys):
+    from awr_mimic.learning.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main(["train", "--env", "Pendulum-v1", "--samples", "400", "--workers", "0", "--out", str(run),
+                 "--no-progress", *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--samples", "800", "--no-progress",
+                 "--set", "actor_lr=7e-4", "--set", "action_std=0.1", "--set", "actor_steps=3"]) == 0
+    err = capsys.readouterr().err
+    assert "resume: actor_lr 0.0003 -> 0.0007" in err and "resume: action_std 0.4 -> 0.1" in err
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["config"]["actor_lr"] == 7e-4 and state["config"]["action_std"] == 0.1
+    # the loaded optimiser state carried the old step size; the new one is in force
+    assert [g["lr"] for g in state["learner"]["actor_opt"]["param_groups"]] == [7e-4]
+    assert yaml.safe_load((run / "config.yaml").read_text())["actor_steps"] == 3
+
+    assert main(["train", "--resume", str(run), "--samples", "1200", "--set", "gamma=0.9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config gamma: a resumed run keeps the value it was made with" in err and len(err.splitlines()) == 1

@@ -275,11 +275,12 @@ def run(args) -> int:
         extra = _overrides(args)
         extra.pop("workers", None)
         address = extra.pop("ray_address", None)
-        if extra or args.config or args.dataset or args.env or args.character or args.preset:
+        if args.config or args.dataset or args.env or args.character or args.preset:
             raise ConfigError("--resume continues a run as it was configured; only --samples, --minutes, "
-                              "--workers, --address and --out apply")
+                              "--workers, --address, --out and --set of step sizes, update counts and "
+                              "exploration apply")
         trainer = Trainer.resume(args.resume, out=args.out, workers=args.workers, progress=not args.no_progress,
-                                 ray_address=address)
+                                 ray_address=address, changes=extra)
     else:
         spec = env_spec_from_args(args)
         if spec is None and not args.dataset:

@@ -233,6 +233,14 @@ class AWR:
             "critic_updates": int(self.critic_updates), "actor_updates": int(self.actor_updates),
         }
 
+    def set_learning_rates(self, actor_lr: float, critic_lr: float) -> None:
+        """Set both step sizes (a loaded optimiser state carries the old ones)."""
+        for opt, lr in ((self.actor_opt, actor_lr), (self.critic_opt, critic_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if "momentum" in group:
+                    group["momentum"] = self.cfg.momentum
+
     def load_state_dict(self, d: dict) -> None:
         self.actor.load_state_dict(d["actor"])
         self.critic.load_state_dict(d["critic"])

@@ -163,6 +163,16 @@ _CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
 }
 
+# Fields a resumed run may change (`train --resume DIR --set KEY=VALUE`): step sizes, update counts,
+# exploration and bookkeeping. Net shapes, gamma, the buffer, the env and the sampler layout stay as
+# the run was made, since its weights, value scale and stored samples depend on them.
+RESUME_CHANGEABLE = (
+    "actor_lr", "critic_lr", "momentum", "actor_batch_size", "critic_batch_size", "actor_steps", "critic_steps",
+    "samples_per_iter", "td_lambda", "beta", "max_weight", "action_std", "action_bound_weight",
+    "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
+    "learner_threads", "eval_every", "eval_episodes", "checkpoint_every",
+)
+
 # Keys of older configs (config.yaml, checkpoints) and what they mean now.
 LEGACY = {
     # the mimic preset once forced bf16 autocast; true now means "bf16 where it is fast here"
@@ -355,3 +365,18 @@ def resolve(preset_name: str | None, *sources: dict[str, Any] | None, default_pr
     merged.pop("preset", None)
     cfg = preset(name, discrete)
     return apply_overrides(cfg, merged)
+
+
+def resume_changes(cfg: AWRConfig, changes: dict[str, Any]) -> tuple[AWRConfig, list[str]]:
+    """`cfg` with the changes a resumed run allows (RESUME_CHANGEABLE), and one 'key old -> new' per change."""
+    new = apply_overrides(cfg, changes)  # validates names and values first
+    said = []
+    for f in FIELDS:
+        old, now = getattr(cfg, f), getattr(new, f)
+        if old == now:
+            continue
+        if f not in RESUME_CHANGEABLE:
+            raise ConfigError(f"config {f}: a resumed run keeps the value it was made with ({show(old)}); "
+                              f"changeable on resume: {', '.join(RESUME_CHANGEABLE)}")
+        said.append(f"{f} {show(old)} -> {show(now)}")
+    return new, said

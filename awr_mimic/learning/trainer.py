@@ -204,7 +204,8 @@ class Trainer:
     # -- public API -----------------------------------------------------------
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, workers: int | None = None,
-               progress: bool = False, dataset: str | None = None, ray_address: str | None = None) -> "Trainer":
+               progress: bool = False, dataset: str | None = None, ray_address: str | None = None,
+               changes: dict | None = None) -> "Trainer":
         """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks).
 
         `run_dir` may also be a checkpoint file (a slim one, ``best.pt``, a ``checkpoint.pt`` copied
@@ -212,6 +213,8 @@ class Trainer:
         which resumes ``<dir>``). A checkpoint without a buffer table, or whose buffer chunks are
         gone, resumes with an empty buffer that refills from new samples (one line says so).
         `ray_address`: the Ray cluster to sample on now (the ray backend; samples do not depend on it).
+        `changes`: config values to change from here on (step sizes, update counts, exploration;
+        config.RESUME_CHANGEABLE); each change is printed in one line and kept in the run's config.
         """
         src = Path(run_dir)
         if src.is_dir():
@@ -235,6 +238,12 @@ class Trainer:
         if not same_dir and (target / "checkpoint.pt").exists():
             raise ConfigError(f"{target} already holds a run; resume it with --resume {target} or pick another --out")
         cfg = config_mod.apply_overrides(AWRConfig(), state["config"])
+        if changes:
+            import sys
+
+            cfg, said = config_mod.resume_changes(cfg, changes)
+            for line in said:
+                print(f"resume: {line}", file=sys.stderr, flush=True)
         if ray_address is not None:
             cfg = cfg.replace(ray_address=ray_address)
         if workers is not None and workers != cfg.resolved_workers():
@@ -556,6 +565,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         self.algo.load_state_dict(state["learner"])
+        self.algo.set_learning_rates(self.cfg.actor_lr, self.cfg.critic_lr)  # a resume may change them
         self.algo._sync_obs_norm()
         c = state["counters"]
         self.iteration, self.samples, self.episodes = int(c["iteration"]), int(c["samples"]), int(c["episodes"])
