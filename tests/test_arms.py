@@ -5,7 +5,7 @@ import math
 import pytest
 
 from awr_mimic.cli import main
-from awr_mimic.learning.curves import points_table, read_progress, value_at
+from awr_mimic.learning.curves import _count, points_table, read_progress, value_at
 
 TINY = ["--samples-per-iter", "200", "--actor-steps", "10", "--critic-steps", "5", "--hidden", "16",
         "--eval-every", "1", "--eval-episodes", "1", "--no-progress", "--workers", "0"]
@@ -36,10 +36,12 @@ def test_table_picks_the_last_eval_at_or_before_each_point(tmp_path):
     assert value_at(cols, "samples", 600_000) is None  # the run ended before
     text = points_table({"a": cols, "b": read_progress(b), "c": None}, [2, 5, 10], [100_000, 200_000, 450_000])
     head, _, *rows = _table_rows(text)
-    assert head == ["run", "2 min", "5 min", "10 min", "100k", "200k", "450k", "samples", "samples/s"]
-    assert rows[0] == ["a", "-", "0.020", "0.040", "-", "0.020", "0.040", "500k", "714"]
-    assert rows[1] == ["b", "-", "0.010", "-", "0.010", "-", "-", "100k", "250"]
-    assert rows[2] == ["c"] + ["-"] * 8  # a run not made yet
+    assert head == ["run", "2 min", "5 min", "10 min", "100k", "200k", "450k", "2nd half mean", "samples",
+                    "samples/s"]
+    # 2nd half mean: evals at or after 350 s of a's 700 (0.04, 0.05); b's only eval is at 200 s of 400
+    assert rows[0] == ["a", "-", "0.020", "0.040", "-", "0.020", "0.040", "0.045", "500k", "714"]
+    assert rows[1] == ["b", "-", "0.010", "-", "0.010", "-", "-", "0.010", "100k", "250"]
+    assert rows[2] == ["c"] + ["-"] * 9  # a run not made yet
     assert text.splitlines()[0].startswith("eval_normalized_return: the last periodic eval at or before")
 
 
@@ -125,7 +127,7 @@ def test_bench_arms_runs_skips_finished_and_restarts_half_finished(tmp_path, cap
     assert "-m awr_mimic train --env CartPole-v1 --seed 0 --minutes 0.01 --samples 100000" in text
     assert "--set beta=0.5" in text and "--set hidden=16" in text
     rows = _table_rows(text)
-    assert rows[0] == ["run", "0.005 min", "0.01 min", "200", "400", "samples", "samples/s"]
+    assert rows[0] == ["run", "0.005 min", "0.01 min", "200", "400", "2nd half mean", "samples", "samples/s"]
     assert [r[0] for r in rows[2:]] == ["a", "b"]
     assert all(r[-2] != "-" for r in rows[2:])  # samples at the end
 
@@ -184,3 +186,45 @@ def test_shipped_arms_file_reproduces_the_documented_commands():
     assert cmds["A2_target_obs"][-2:] == ["--env-option", "target_obs_steps=[1,2,3]"]
     assert cmds["A3_drift_termination"][-2:] == ["--env-option", "pose_termination=1.0"]
     assert math.isclose(plan.points_minutes[-1], 11.5)
+
+
+def test_bench_arms_can_all_resume_one_checkpoint_and_count_from_it(tmp_path, capfd):
+    from awr_mimic.bench.arms import arm_command, load_arms
+
+    base = tmp_path / "base"
+    assert main(["train", "--env", "CartPole-v1", "--samples", "400", "--seed", "0", "--out", str(base), *TINY]) == 0
+    start = read_progress(base)
+    arms = tmp_path / "arms.toml"
+    arms.write_text(f'minutes = 0.01\nsamples = 100000\nresume = "{base}"\npoints_samples = [200]\n'
+                    '[common]\neval_every = 1\n[[arm]]\nname = "same"\n[[arm]]\nname = "slower"\n'
+                    'set = { actor_lr = 1e-5 }\n')
+    plan = load_arms(arms)
+    assert plan.start == (start["time_s"][-1], start["samples"][-1]) and plan.y == "eval_mean_return"
+    cmd = arm_command(plan, plan.arms[1], tmp_path / "out" / "slower")
+    assert cmd[3:8] == ["train", "--resume", str(base / "checkpoint.pt"), "--minutes", "0.01"]
+    assert "--set" in cmd and "actor_lr=1e-05" in cmd and "--character" not in cmd and "--seed" not in cmd
+    capfd.readouterr()
+    assert main(["bench", "arms", str(arms), "--out", str(tmp_path / "out")]) == 0
+    text = capfd.readouterr()
+    assert "resume: actor_lr 0.0001 -> 1e-05" in text.err  # CartPole: the discrete variant's SGD step
+    slower = read_progress(tmp_path / "out" / "slower")
+    assert slower["iteration"][0] == start["iteration"][-1] + 1  # it went on from the checkpoint
+    rows = {r[0]: r for r in _table_rows(text.out)[2:]}
+    # the table counts samples (and time) from the checkpoint's
+    assert rows["slower"][-2] == _count(slower["samples"][-1] - start["samples"][-1])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('[[arm]]\nname = "x"\nset = { gamma = 0.9 }', "a resumed run keeps the value it was made with"),
+    ('[[arm]]\nname = "x"\nenv = { sim_hz = 120 }', "a resumed run keeps its env"),
+    ('env_id = "CartPole-v1"\n[[arm]]\nname = "x"', "env_id comes from the checkpoint"),
+])
+def test_resumed_arms_refuse_what_a_resume_cannot_change(tmp_path, capfd, extra, message):
+    base = tmp_path / "base"
+    assert main(["train", "--env", "CartPole-v1", "--samples", "200", "--out", str(base), *TINY]) == 0
+    arms = tmp_path / "arms.toml"
+    arms.write_text(f'minutes = 1\nresume = "{base}"\n{extra}\n')
+    capfd.readouterr()
+    assert main(["bench", "arms", str(arms), "--out", str(tmp_path / "out")]) == 2
+    err = capfd.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

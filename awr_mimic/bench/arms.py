@@ -16,6 +16,9 @@ ARMS.toml::
     # samples = 1e9                  # optional sample cap per arm (default: none, the budget decides)
     points_minutes = [5, 10, 11.5]   # table columns: training time (time_s), minutes
     points_samples = [100000, 200000, 300000]   # table columns: samples
+    # resume = "runs/walk/checkpoint.pt"   # instead of character/clip/env_id and seed: every arm
+    #                                 # continues this run (train --resume FILE --out DIR/<name>);
+    #                                 # arms may then only `set` what a resume may change, no env
     [common]                         # config fields for every arm (like --set KEY=VALUE)
     buffer_size = 50000
     eval_every = 5
@@ -35,6 +38,9 @@ An arm's ``set`` and ``env`` win over ``[common]`` and ``[common_env]``; env opt
 ``--env-option``, so they also win over what ``awr-mimic train --character`` adds by default
 (``action_mode = "residual"``). Every arm's config and env options are checked before anything runs:
 a bad file, an unknown config key or env option is one line (exit 2).
+
+With ``resume``, the arms start from one checkpoint (a run at a plateau, say) and the table counts
+time and samples from that checkpoint's.
 
 Time points are minutes of the run's ``time_s`` (training time: start-up, checkpoint writes and the
 final evaluation left out), so an arm with a 12-minute budget ends at about 11.5-12 minutes of
@@ -64,7 +70,7 @@ from pathlib import Path
 HELP = "run learning arms (one change each) one after another on the same wall-clock budget, then a table"
 
 TOP_KEYS = ("minutes", "seed", "character", "clip", "env_id", "samples", "points_minutes", "points_samples",
-            "common", "common_env", "arm")
+            "common", "common_env", "arm", "resume")
 ARM_KEYS = ("name", "env", "set")
 DONE = "done"  # written into an arm's run dir after `awr-mimic train` exited 0
 STARTED = "arm.json"  # written when an arm starts: the dir is ours to delete if it never got DONE
@@ -91,10 +97,14 @@ class Arms:
     points_minutes: list[float]
     points_samples: list[float]
     arms: list[Arm]
+    resume: Path | None = None  # every arm continues this checkpoint
+    resume_config: dict | None = None  # its config
+    start: tuple[float, float] = (0.0, 0.0)  # its time_s and samples: where the arms' table counts from
+    resume_is_mimic: bool = True
 
     @property
     def is_mimic(self) -> bool:
-        return self.env_id is None
+        return self.resume_is_mimic if self.resume is not None else self.env_id is None
 
     @property
     def y(self) -> str:
@@ -167,7 +177,10 @@ def load_arms(path: str | Path, minutes: float | None = None) -> Arms:
         raise _error(where, f"seed must be an integer, got {seed!r}")
     env_id = data.get("env_id")
     character, clip = data.get("character"), data.get("clip")
-    if env_id is not None:
+    resume = _resume_point(data, where)
+    if resume is not None:
+        pass
+    elif env_id is not None:
         if character is not None or clip is not None:
             raise _error(where, "give either env_id or character/clip, not both")
         if not isinstance(env_id, str) or not env_id:
@@ -207,17 +220,53 @@ def load_arms(path: str | Path, minutes: float | None = None) -> Arms:
                         {**common_env, **_table(raw.get("env", {}), "env", at)}))
     plan = Arms(path, minutes, seed, character, clip, env_id, samples, [float(p) for p in pm],
                 [float(p) for p in ps], arms)
+    if resume is not None:
+        plan.resume, plan.resume_config, plan.start, plan.resume_is_mimic = resume
     for arm in arms:
         check_arm(plan, arm)
     return plan
 
 
+def _resume_point(data: dict, where: str):
+    """(checkpoint path, its config, (time_s, samples), is_mimic) of `resume = FILE`, or None."""
+    from awr_mimic.errors import AwrMimicError
+    from awr_mimic.learning.checkpoint import load_checkpoint
+    from awr_mimic.learning.envspec import EnvSpec
+
+    if "resume" not in data:
+        return None
+    for key in ("character", "clip", "env_id", "seed", "common_env"):
+        if key in data:
+            raise _error(where, f"{key} comes from the checkpoint when the arms resume one; drop it")
+    if not isinstance(data["resume"], str):
+        raise _error(where, f"resume must be a checkpoint path or run directory, got {data['resume']!r}")
+    ckpt = Path(data["resume"])
+    ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
+    try:
+        state = load_checkpoint(ckpt)
+    except AwrMimicError as exc:
+        raise _error(where, f"resume: {exc}") from None
+    if state.get("kind") == "controller":
+        raise _error(where, f"resume: {ckpt} is a controller; arms resume a run checkpoint")
+    c = state["counters"]
+    return ckpt, dict(state["config"]), (float(c["elapsed"]), float(c["samples"])), \
+        EnvSpec.from_dict(state["env_spec"]).is_mimic
+
+
 def check_arm(plan: Arms, arm: Arm) -> None:
     """The arm's config as `awr-mimic train` will resolve it, and its env options; one-line errors."""
     from awr_mimic.errors import AwrMimicError
-    from awr_mimic.learning.config import resolve
+    from awr_mimic.learning.config import AWRConfig, apply_overrides, resolve, resume_changes
 
     at = f"{plan.path}: arm {arm.name!r}"
+    if plan.resume is not None:
+        if arm.env:
+            raise _error(at, "a resumed run keeps its env: no env options")
+        try:
+            resume_changes(apply_overrides(AWRConfig(), plan.resume_config), arm.config)
+        except AwrMimicError as exc:
+            raise _error(at, str(exc)) from None
+        return
     if "seed" in arm.config:
         raise _error(at, "seed is set once for all arms, at the top of the file")
     try:
@@ -290,8 +339,11 @@ def _env_value(value) -> str:
 def arm_command(plan: Arms, arm: Arm, run_dir: Path) -> list[str]:
     """The `awr-mimic train` command line of one arm (as ``python -m awr_mimic``)."""
     cmd = [sys.executable, "-m", "awr_mimic", "train"]
-    cmd += ["--character", plan.character, "--clip", plan.clip] if plan.is_mimic else ["--env", plan.env_id]
-    cmd += ["--seed", str(plan.seed), "--minutes", f"{plan.minutes:g}"]
+    if plan.resume is not None:
+        cmd += ["--resume", str(plan.resume), "--minutes", f"{plan.minutes:g}"]
+    else:
+        cmd += ["--character", plan.character, "--clip", plan.clip] if plan.is_mimic else ["--env", plan.env_id]
+        cmd += ["--seed", str(plan.seed), "--minutes", f"{plan.minutes:g}"]
     if plan.samples is not None:
         cmd += ["--samples", str(plan.samples)]
     cmd += ["--out", str(run_dir), "--no-progress"]
@@ -385,7 +437,7 @@ def _same_command(run_dir: Path, cmd: list[str]) -> bool:
 def table(plan: Arms, out: Path, arms: list[Arm] | None = None) -> str:
     """The markdown table of the arms' run dirs (an unfinished arm is marked, one not run is all `-`)."""
     from awr_mimic.errors import AwrMimicError
-    from awr_mimic.learning.curves import points_table, read_progress
+    from awr_mimic.learning.curves import points_table, read_progress, since
 
     runs = {}
     for arm in arms if arms is not None else plan.arms:
@@ -394,6 +446,8 @@ def table(plan: Arms, out: Path, arms: list[Arm] | None = None) -> str:
             cols = read_progress(d)
         except AwrMimicError:
             cols = None
+        if cols is not None and plan.resume is not None:
+            cols = since(cols, *plan.start)
         label = arm.name if cols is None or is_finished(d) else f"{arm.name} (unfinished)"
         runs[label] = cols
     samples = [int(n) if n == int(n) else n for n in plan.points_samples]

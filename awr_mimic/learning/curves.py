@@ -149,14 +149,31 @@ def _last(cols: dict[str, list[float]], name: str) -> float | None:
     return vals[-1] if vals else None
 
 
+def since(cols: dict[str, list[float]], time_s: float, samples: float) -> dict[str, list[float]]:
+    """The columns with ``time_s`` and ``samples`` counted from a start (a resumed run's first checkpoint)."""
+    out = dict(cols)
+    out["time_s"] = [t - time_s for t in cols["time_s"]]
+    out["samples"] = [n - samples for n in cols["samples"]]
+    return out
+
+
+def second_half_mean(cols: dict[str, list[float]], y: str = "eval_normalized_return") -> float | None:
+    """Mean of the periodic evals in the second half of the run's training time (less noisy than one eval)."""
+    t, v = cols.get("time_s", []), cols.get(y, [])
+    if not t:
+        return None
+    vals = [b for a, b in zip(t, v) if a >= t[-1] / 2 and math.isfinite(b)]
+    return sum(vals) / len(vals) if vals else None
+
+
 def points_table(runs: dict[str, dict[str, list[float]] | None], points_minutes=(), points_samples=(),
                  y: str = "eval_normalized_return") -> str:
     """A markdown table comparing runs (label -> progress.csv columns, or None for a run not made yet).
 
     One row per run: `y` at each training time (minutes of ``time_s``) and each sample count (the last
-    periodic eval at or before the point, see :func:`value_at`; ``-`` when there is none), the
-    samples at the end and the end-to-end samples/s (samples / time_s of the last row). A line above
-    the table says what the cells are.
+    periodic eval at or before the point, see :func:`value_at`; ``-`` when there is none), the mean of
+    the evals in the second half of the run's time, the samples at the end and the end-to-end
+    samples/s (samples / time_s of the last row). A line above the table says what the cells are.
     """
     for p in [*points_minutes, *points_samples]:
         if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0):
@@ -165,14 +182,16 @@ def points_table(runs: dict[str, dict[str, list[float]] | None], points_minutes=
         if cols is not None and y not in cols:
             raise unknown_name(f"progress.csv column of {label}:", y, cols)
     head = ([f"{m:g} min" for m in points_minutes] + [_label(float(n)) for n in points_samples]
-            + ["samples", "samples/s"])
+            + ["2nd half mean", "samples", "samples/s"])
     lines = [f"{y}: the last periodic eval at or before each training time (time_s) and sample count "
-             "(- none yet, or the run ended before)", "",
+             "(- none yet, or the run ended before); 2nd half mean: the mean of the evals in the second "
+             "half of the run's time", "",
              "| run | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for label, cols in runs.items():
         cols = cols or {}
         cells = [_cell(value_at(cols, "time_s", 60.0 * m, y)) for m in points_minutes]
         cells += [_cell(value_at(cols, "samples", float(n), y)) for n in points_samples]
+        cells.append(_cell(second_half_mean(cols, y)))
         samples, secs = _last(cols, "samples"), _last(cols, "time_s")
         cells.append("-" if samples is None else _count(samples))
         cells.append("-" if samples is None or not secs else f"{samples / secs:.0f}")
