@@ -120,7 +120,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         gamma=0.95,
         td_lambda=0.95,
         max_weight=50.0,
-        action_std=0.05,
+        # the paper: 0.05 in DeepMimic's normalised units, ~0.06-0.19 rad by joint; ours span
+        # [-pi, pi], so 0.05 is 0.157 rad on every joint. 0.025 (0.079 rad) doubled the walk's eval
+        # return at its plateau in 13 minutes (docs/learning.md, "Arms at the plateau")
+        action_std=0.025,
         normalizer_samples=1_000_000,
         normalizer_std_floor=0.02,
         # the paper: 200 actor + 100 critic steps and two full value passes per 4096 samples;
