@@ -33,7 +33,8 @@ def make_controller(path, spec: EnvSpec, obs_dim: int, act_dim: int, discrete: b
 def shipped(tmp_path, monkeypatch):
     d = tmp_path / "controllers"
     make_controller(d / "humanoid" / "walk.pt", HUMANOID_WALK, 362, 28, normalized_return=0.81,
-                    joint_angle_error=0.412, end_effector_error=0.031, samples=50_000_000)
+                    joint_angle_error=0.412, end_effector_error=0.031, samples=50_000_000, failure_rate=0.125,
+                    eval_episodes=16)
     make_controller(d / "cartpole" / "balance.pt", EnvSpec("CartPole-v1"), 7, 2, discrete=True, samples=1000)
     monkeypatch.setenv("AWR_MIMIC_CONTROLLERS", str(d))
     monkeypatch.chdir(tmp_path)
@@ -45,7 +46,9 @@ def test_listing(shipped, capsys, monkeypatch, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["name", "character", "clip"]
     walk = next(line for line in lines if line.startswith("humanoid/walk"))
-    assert walk.split() == ["humanoid/walk", "humanoid", "walk", "0.810", "0.412", "3.1", "50.0M"]
+    assert walk.split() == ["humanoid/walk", "humanoid", "walk", "0.810", "2/16", "0.412", "3.1", "50.0M"]
+    balance = next(line for line in lines if line.startswith("cartpole/balance"))
+    assert balance.split()[3:5] == ["-", "-"]  # not measured
     assert any(line.startswith("cartpole/balance") for line in lines)
 
     (tmp_path / "empty").mkdir()

@@ -18,6 +18,14 @@ def _samples(v) -> str:
     return f"{v / 1e6:.1f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e3 else str(int(v))
 
 
+def _falls(r: dict) -> str:
+    """Failed episodes of the measured ones, e.g. 0/16 (- when not measured)."""
+    rate, n = r.get("failure_rate"), r.get("eval_episodes")
+    if not isinstance(rate, (int, float)) or rate != rate or not isinstance(n, int) or n < 1:
+        return "-"
+    return f"{round(rate * n)}/{n}"
+
+
 def describe(entry: dict) -> dict:
     """A listing row: name, character, clip, metadata (measured figures), or the one-line read error."""
     from awr_mimic.errors import AwrMimicError
@@ -50,13 +58,14 @@ def run(args) -> int:
         where = ", ".join(str(d) for d in controllers_dirs())
         print(f"no controllers shipped yet (looked in {where}; AWR_MIMIC_CONTROLLERS names other folders)")
         return 0
-    head = ("name", "character", "clip", "norm. return", "joint err (rad)", "end-eff. err (cm)", "samples")
+    head = ("name", "character", "clip", "norm. return", "falls", "joint err (rad)", "end-eff. err (cm)", "samples")
     table = [head]
     for r in rows:
         if "error" in r:
-            table.append((r["name"], r["character"], r["clip"], "unreadable", "", "", ""))
+            table.append((r["name"], r["character"], r["clip"], "unreadable", "", "", "", ""))
             continue
         table.append((r["name"], str(r["character"]), str(r["clip"]), _num(r.get("normalized_return"), ".3f"),
+                      _falls(r),
                       _num(r.get("joint_angle_error"), ".3f"), _num(r.get("end_effector_error"), ".1f", 100.0),
                       _samples(r.get("samples"))))
     widths = [max(len(t[i]) for t in table) for i in range(len(head))]
