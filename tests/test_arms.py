@@ -38,9 +38,10 @@ def test_table_picks_the_last_eval_at_or_before_each_point(tmp_path):
     head, _, *rows = _table_rows(text)
     assert head == ["run", "2 min", "5 min", "10 min", "100k", "200k", "450k", "2nd half mean", "samples",
                     "samples/s"]
-    # 2nd half mean: evals at or after 350 s of a's 700 (0.04, 0.05); b's only eval is at 200 s of 400
+    # 2nd half mean: evals at or after 400 s, halfway from a's first row (100 s) to its last (700 s):
+    # 0.04, 0.05; b's only eval (200 s) is in the first half of 200-400 s
     assert rows[0] == ["a", "-", "0.020", "0.040", "-", "0.020", "0.040", "0.045", "500k", "714"]
-    assert rows[1] == ["b", "-", "0.010", "-", "0.010", "-", "-", "0.010", "100k", "250"]
+    assert rows[1] == ["b", "-", "0.010", "-", "0.010", "-", "-", "-", "100k", "250"]
     assert rows[2] == ["c"] + ["-"] * 9  # a run not made yet
     assert text.splitlines()[0].startswith("eval_normalized_return: the last periodic eval at or before")
 

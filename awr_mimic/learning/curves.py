@@ -158,11 +158,13 @@ def since(cols: dict[str, list[float]], time_s: float, samples: float) -> dict[s
 
 
 def second_half_mean(cols: dict[str, list[float]], y: str = "eval_normalized_return") -> float | None:
-    """Mean of the periodic evals in the second half of the run's training time (less noisy than one eval)."""
+    """Mean of the periodic evals in the second half of the time between the first and last rows
+    (less noisy than one eval; a resumed run's half is of its own rows, not of the whole run)."""
     t, v = cols.get("time_s", []), cols.get(y, [])
     if not t:
         return None
-    vals = [b for a, b in zip(t, v) if a >= t[-1] / 2 and math.isfinite(b)]
+    middle = (t[0] + t[-1]) / 2
+    vals = [b for a, b in zip(t, v) if a >= middle and math.isfinite(b)]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -172,7 +174,7 @@ def points_table(runs: dict[str, dict[str, list[float]] | None], points_minutes=
 
     One row per run: `y` at each training time (minutes of ``time_s``) and each sample count (the last
     periodic eval at or before the point, see :func:`value_at`; ``-`` when there is none), the mean of
-    the evals in the second half of the run's time, the samples at the end and the end-to-end
+    the evals in the second half of its rows' time, the samples at the end and the end-to-end
     samples/s (samples / time_s of the last row). A line above the table says what the cells are.
     """
     for p in [*points_minutes, *points_samples]:
@@ -185,7 +187,7 @@ def points_table(runs: dict[str, dict[str, list[float]] | None], points_minutes=
             + ["2nd half mean", "samples", "samples/s"])
     lines = [f"{y}: the last periodic eval at or before each training time (time_s) and sample count "
              "(- none yet, or the run ended before); 2nd half mean: the mean of the evals in the second "
-             "half of the run's time", "",
+             "half of the time from the first row to the last", "",
              "| run | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for label, cols in runs.items():
         cols = cols or {}
