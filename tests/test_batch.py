@@ -17,10 +17,11 @@ def test_batch_matches_separate_envs():
         rng = np.random.default_rng(0)
         for _ in range(40):  # crosses a loop cycle, so the reference re-syncs too
             ref_actions = batch.reference_actions()
-            actions = ref_actions + rng.normal(0.0, 0.05, ref_actions.shape)
+            # float32, as a policy's actions: both get exactly the same numbers
+            actions = (ref_actions + rng.normal(0.0, 0.05, ref_actions.shape)).astype(np.float32)
             obs, rewards, terminated, truncated, info = batch.step(actions)
             for i, env in enumerate(singles):
-                o, r, te, tr, inf = env.step(actions[i].astype(np.float32))
+                o, r, te, tr, inf = env.step(actions[i])
                 assert np.allclose(obs[i], o, atol=1e-5)
                 assert abs(rewards[i] - r) < 1e-6 and te == terminated[i] and tr == truncated[i]
                 assert abs(info["joint_angle_error"][i] - inf["joint_angle_error"]) < 1e-6
@@ -32,3 +33,4 @@ def test_batch_matches_separate_envs():
         batch.close()
         for env in singles:
             env.close()
+

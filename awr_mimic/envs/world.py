@@ -34,7 +34,10 @@ class World:
         gravity[up] = -GRAVITY
         p.setGravity(*gravity, physicsClientId=cid)
         p.setTimeStep(1.0 / sim_hz, physicsClientId=cid)
-        p.setPhysicsEngineParameter(numSolverIterations=SOLVER_ITERATIONS, physicsClientId=cid)
+        # sorted overlapping pairs: contacts are solved in an order that does not depend on the
+        # episodes before, so a resumed run (fresh worlds) continues exactly
+        p.setPhysicsEngineParameter(numSolverIterations=SOLVER_ITERATIONS, deterministicOverlappingPairs=1,
+                                    physicsClientId=cid)
         # plane_implicit is z-up; tip it onto the xz plane for y-up characters
         plane_quat = p.getQuaternionFromEuler([-np.pi / 2, 0, 0]) if up == 1 else [0, 0, 0, 1]
         with quiet_stdout():
