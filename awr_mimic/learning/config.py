@@ -45,6 +45,12 @@ class AWRConfig:
     beta: float = 1.0  # temperature on normalised advantages
     max_weight: float = 20.0  # omega_max
     action_std: float = 0.4  # fixed, in normalised action units
+    # exploration anneal (DeepMimic anneals its exploration rate 1 -> 0.2 over 64M samples): the std
+    # stays at action_std for action_std_anneal_start samples, then goes linearly to action_std_end
+    # over action_std_anneal_samples more (0: a step)
+    action_std_end: float | None = None  # None: action_std throughout
+    action_std_anneal_start: int = 0
+    action_std_anneal_samples: int = 0
     action_bound_weight: float = 10.0
     learning_starts: int = 0  # samples collected before the first update
     # DeepMimic's horizon curriculum: training episodes are capped at
@@ -171,8 +177,8 @@ _CHOICES = {
 # the run was made, since its weights, value scale and stored samples depend on them.
 RESUME_CHANGEABLE = (
     "actor_lr", "critic_lr", "momentum", "actor_batch_size", "critic_batch_size", "actor_steps", "critic_steps",
-    "samples_per_iter", "td_lambda", "beta", "max_weight", "action_std", "action_bound_weight",
-    "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
+    "samples_per_iter", "td_lambda", "beta", "max_weight", "action_std", "action_std_end",
+    "action_std_anneal_start", "action_std_anneal_samples", "action_bound_weight", "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
     "learner_threads", "eval_every", "eval_episodes", "checkpoint_every",
 )
 
@@ -278,8 +284,10 @@ def _validate(cfg: AWRConfig) -> None:
         raise ConfigError("config gamma: must be < 1 (value targets are scaled by 1 - gamma)")
     if not 0.0 < cfg.value_refresh_fraction <= 1.0:
         raise ConfigError(f"config value_refresh_fraction: must be in (0, 1], got {show(cfg.value_refresh_fraction)}")
+    if cfg.action_std_end is not None and not cfg.action_std_end > 0:
+        raise ConfigError(f"config action_std_end: must be > 0 (or none), got {show(cfg.action_std_end)}")
     for k in ("actor_steps", "critic_steps", "learning_starts", "normalizer_samples", "eval_every", "obs_clip",
-              "horizon_curriculum_samples"):
+              "horizon_curriculum_samples", "action_std_anneal_start", "action_std_anneal_samples"):
         if getattr(cfg, k) < 0:
             raise ConfigError(f"config {k}: must be >= 0, got {show(getattr(cfg, k))}")
     if cfg.workers is not None and cfg.workers < 0:

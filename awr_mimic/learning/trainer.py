@@ -34,6 +34,7 @@ CSV_COLUMNS = [
     "episodes", "eval_mean_return", "eval_normalized_return", "eval_mean_length", "critic_loss", "actor_loss",
     "adv_mean", "adv_std", "weight_mean", "weight_clipped", "value_mean", "buffer_samples", "sample_time_s",
     "update_time_s", "update_share", "eval_time_s", "lost_samples", "actor_restarts", "train_time_cap_s",
+    "action_std",
 ]
 # progress.csv columns that depend on the machine's clock, not on the run's data
 WALL_CLOCK_COLUMNS = ("time_s", "samples_per_s", "sample_time_s", "update_time_s", "update_share", "eval_time_s")
@@ -51,6 +52,18 @@ def horizon_cap(samples: int, anneal_samples: int, start_s: float, end_s: float,
     start + (end - start) * min(1, samples / anneal_samples) ** power seconds, never above `end_s`."""
     frac = min(1.0, max(0.0, samples / anneal_samples))
     return min(end_s, start_s + (end_s - start_s) * frac ** power)
+
+
+def exploration_std(samples: int, start: float, end: float | None, anneal_samples: int,
+                    anneal_start: int = 0) -> float:
+    """The action std after `samples`: `start` until `anneal_start` samples, then linear to `end` over
+    `anneal_samples` more (a step when 0), then `end`."""
+    if end is None or samples < anneal_start:
+        return start
+    if anneal_samples <= 0:
+        return end
+    frac = min(1.0, (samples - anneal_start) / anneal_samples)
+    return start + (end - start) * frac
 
 
 def _probe_space(spec: EnvSpec) -> SpaceInfo:
@@ -154,6 +167,7 @@ class Trainer:
         self.last_eval: dict = {}
         self._inflight_weights = None  # overlap: weights of the request in flight
         self._inflight_cap = None  # and its training episode time cap
+        self._inflight_std = cfg.action_std  # and its exploration std
         self._writer = None
 
         if data is not None:
@@ -367,15 +381,16 @@ class Trainer:
                 if self.sampler._pending is None:  # first iteration (or after resume)
                     self._start_request(self._inflight_weights or algo.policy_weights(), self.samples)
                 batch = self.sampler.wait()
-                cap = self._inflight_cap
+                cap, std = self._inflight_cap, self._inflight_std
                 # collect the next batch with the current policy while we learn from this one; its time
                 # cap counts this batch, so a resumed run (whose samples include it) re-issues the same
                 self._start_request(algo.policy_weights(), self.samples + batch.num_samples)
             else:
                 self.sampler.set_weights(algo.policy_weights())
-                cap = self.train_time_cap(self.samples)
-                batch = self.sampler.sample(cfg.samples_per_iter, max_episode_seconds=cap)
+                cap, std = self.train_time_cap(self.samples), self.action_std(self.samples)
+                batch = self.sampler.sample(cfg.samples_per_iter, max_episode_seconds=cap, action_std=std)
             new = batch.num_samples
+            algo.actor.action_std = std  # the likelihood the actor fits is that of the noise it sampled with
             if self.run_dir is not None:
                 self._write_chunk(batch)
             algo.add_batch(batch, tag=self.iteration)
@@ -399,6 +414,8 @@ class Trainer:
                                "update_share": (t2 - t1) / max(t2 - t0, 1e-9), "eval_time_s": t3 - t2}
         if cap is not None:
             row["train_time_cap_s"] = cap
+        if not self.offline and cfg.action_std_end is not None:
+            row["action_std"] = std
         if self.sampler is not None and hasattr(self.sampler, "lost_samples"):  # ray backend: dead actors
             row.update(lost_samples=self.sampler.lost_samples, actor_restarts=self.sampler.actor_restarts)
         if batch is not None and batch.num_paths:
@@ -422,9 +439,10 @@ class Trainer:
     def _start_request(self, weights, samples: int) -> None:
         """Start collecting a batch with `weights`; its training episodes are capped as after `samples`."""
         self._inflight_weights = weights
-        self._inflight_cap = self.train_time_cap(samples)
+        self._inflight_cap, self._inflight_std = self.train_time_cap(samples), self.action_std(samples)
         self.sampler.set_weights(weights)
-        self.sampler.start(self.cfg.samples_per_iter, max_episode_seconds=self._inflight_cap)
+        self.sampler.start(self.cfg.samples_per_iter, max_episode_seconds=self._inflight_cap,
+                           action_std=self._inflight_std)
 
     def train_time_cap(self, samples: int | None = None) -> float | None:
         """The horizon curriculum's cap (seconds) on training episodes after `samples` (default: now).
@@ -438,6 +456,13 @@ class Trainer:
             return None
         return horizon_cap(self.samples if samples is None else samples, cfg.horizon_curriculum_samples,
                            cfg.horizon_start_s, end, cfg.horizon_power)
+
+    def action_std(self, samples: int | None = None) -> float:
+        """The exploration std of training actions after `samples` (default: now); a function of the
+        sample count only, so a resumed run continues the same schedule."""
+        cfg = self.cfg
+        return exploration_std(self.samples if samples is None else samples, cfg.action_std, cfg.action_std_end,
+                               cfg.action_std_anneal_samples, cfg.action_std_anneal_start)
 
     # -- progress -------------------------------------------------------------
     def _bar(self, total):

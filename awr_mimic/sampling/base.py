@@ -106,18 +106,21 @@ class Sampler(abc.ABC):
         """Policy state dict (numpy) used by the following calls."""
 
     @abc.abstractmethod
-    def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None) -> None:
+    def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
+              action_std: float | None = None) -> None:
         """Begin collecting at least `min_samples` steps of whole paths (mode: policy | random).
 
         `max_episode_seconds`: cap on the training episodes of this call (None: the env's time limit).
+        `action_std`: exploration std of this call's actions (None: the policy's own, from its kwargs).
         """
 
     @abc.abstractmethod
     def wait(self) -> PathBatch:
         """The batch requested by the last :meth:`start`."""
 
-    def sample(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None) -> PathBatch:
-        self.start(min_samples, mode, max_episode_seconds)
+    def sample(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
+               action_std: float | None = None) -> PathBatch:
+        self.start(min_samples, mode, max_episode_seconds, action_std)
         return self.wait()
 
     @abc.abstractmethod

@@ -20,7 +20,7 @@ from awr_mimic.envs.reward import TERM_NAMES
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch
-from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch
+from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch, set_exploration_std
 
 # MimicEnv options a batch does not take (rendering is per env)
 _SINGLE_ENV_ONLY = ("render_mode", "render_size")
@@ -108,9 +108,11 @@ class BatchRollout:
         out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
 
     def run(self, min_samples: int, call: int, mode: str = "policy",
-            max_episode_seconds: float | None = None) -> PathBatch:
-        """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`."""
+            max_episode_seconds: float | None = None, action_std: float | None = None) -> PathBatch:
+        """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`,
+        with exploration std `action_std` (None: the policy's)."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
+        set_exploration_std(self.policy, action_std)
         out = _empty()
         self.batch.training = True
         self.batch.set_training_time_cap(max_episode_seconds)

@@ -83,10 +83,12 @@ class Rollout:
             self.env.unwrapped.training = training
 
     def run(self, min_samples: int, call: int, mode: str = "policy",
-            max_episode_seconds: float | None = None) -> PathBatch:
+            max_episode_seconds: float | None = None, action_std: float | None = None) -> PathBatch:
         """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`
-        (ignored for envs without a time limit and control rate)."""
+        (ignored for envs without a time limit and control rate), with exploration std `action_std`
+        (None: the policy's)."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
+        set_exploration_std(self.policy, action_std)
         self._set_training(True)
         cap = cap_steps(max_episode_seconds, self._control_hz) if self.time_limit is not None else None
         out = _empty()
@@ -110,6 +112,14 @@ class Rollout:
 
     def close(self) -> None:
         self.env.close()
+
+
+def set_exploration_std(policy, action_std: float | None) -> None:
+    if action_std is None or policy is None:
+        return
+    if not (isinstance(action_std, (int, float)) and math.isfinite(action_std) and action_std > 0):
+        raise ConfigError(f"action_std must be a positive number, got {show(action_std)}")
+    policy.action_std = float(action_std)
 
 
 def cap_steps(seconds: float | None, control_hz: float) -> int | None:
