@@ -49,10 +49,13 @@ def _worker(conn, env_spec, policy_kwargs, seed, index, envs_per_worker=1):
                 conn.send(("ok", rollout.run(*payload)))
             elif cmd == "episodes":
                 conn.send(("ok", rollout.run_episodes(*payload)))
-        except KeyboardInterrupt:
-            break
+        except (KeyboardInterrupt, BrokenPipeError, ConnectionResetError):
+            break  # stopped, or the trainer is gone (stopped by a signal): nobody to report to
         except BaseException as exc:  # noqa: BLE001
-            conn.send(("error", _portable(exc)))
+            try:
+                conn.send(("error", _portable(exc)))
+            except (BrokenPipeError, ConnectionResetError):
+                break
     rollout.close()
 
 
