@@ -155,7 +155,8 @@ def test_the_ray_backend_caps_as_the_local_one():
                           envs_per_worker=2) as s:
             assert s.time_limit == 20.0
             s.set_weights(_zero_policy(AWR(s.space, cfg).policy_weights()))
-            out[backend] = s.sample(150, max_episode_seconds=0.5)
+            # the exploration std travels with the request too (test_exploration_anneal.py)
+            out[backend] = s.sample(150, max_episode_seconds=0.5, action_std=0.1)
     _check_capped(out["ray"])
     for k in ("obs", "actions", "rewards", "lengths", "terminated", "truncated"):
         np.testing.assert_array_equal(getattr(out["local"], k), getattr(out["ray"], k), err_msg=k)
