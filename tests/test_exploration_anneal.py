@@ -11,6 +11,7 @@ from awr_mimic.errors import ConfigError
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.trainer import exploration_std
+from test_horizon_curriculum import run_killed_and_resumed
 from test_trainer import _csv as _rows  # progress.csv rows without the wall-clock columns
 
 WALK = {"character": "humanoid", "clip": "walk", "action_mode": "residual"}
@@ -69,21 +70,8 @@ def test_trainer_anneals_and_resumes_the_schedule_exactly(tmp_path):
     cfg = {**TINY, "samples_per_iter": 200, "action_std": 0.2, "action_std_end": 0.05,
            "action_std_anneal_samples": 600, "overlap": True, "checkpoint_every": 2}
     kw = dict(env=awr_mimic.ENV_ID, env_kwargs=WALK, seed=4, config=cfg, workers=1)
-    with Trainer("awr", run_dir=tmp_path / "a", **kw) as a:
-        a.train(iterations=4)
-        ref = {k: v.clone() for k, v in a.algo.actor.state_dict().items()}
-        assert a.algo.actor.action_std == pytest.approx(0.05)  # the learner fits the last batch's noise
-    b = Trainer("awr", run_dir=tmp_path / "b", **kw)
-    for _ in range(3):  # the third iteration is never checkpointed (a kill)
-        b._iterate()
-    b.close()
-    with Trainer.resume(tmp_path / "b") as r:
-        assert r.iteration == 2
-        r.train(iterations=2)
-        for k, v in r.algo.actor.state_dict().items():
-            assert torch.equal(v, ref[k]), k
-    rows_a, rows_b = _rows(tmp_path / "a" / "progress.csv"), _rows(tmp_path / "b" / "progress.csv")
-    assert rows_a == rows_b
+    rows_a, actor = run_killed_and_resumed(tmp_path, kw)
+    assert actor.action_std == pytest.approx(0.05)  # the learner fits the last batch's noise
     stds = [float(r["action_std"]) for r in rows_a]
     samples = [0] + [int(r["samples"]) for r in rows_a[:-1]]
     assert stds == pytest.approx([exploration_std(s, 0.2, 0.05, 600) for s in samples])

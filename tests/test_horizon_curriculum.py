@@ -162,11 +162,9 @@ def test_the_ray_backend_caps_as_the_local_one():
         np.testing.assert_array_equal(getattr(out["local"], k), getattr(out["ray"], k), err_msg=k)
 
 
-def test_the_schedule_is_reproducible_and_resumes_exactly_with_overlap(tmp_path):
-    # the cap changes every iteration: 0.5 s, then 0.5 + 19.5 * (samples / 600) s
-    cfg = {**TINY, "samples_per_iter": 200, "horizon_curriculum_samples": 600, "horizon_power": 1.0,
-           "overlap": True, "checkpoint_every": 2}
-    kw = dict(env=awr_mimic.ENV_ID, env_kwargs=WALK, seed=4, config=cfg, workers=1)
+def run_killed_and_resumed(tmp_path, kw):
+    """Run (a) 4 iterations straight; run (b) killed in its third, resumed from its checkpoint of the
+    second and trained to 4. Checks the same actor and progress.csv; returns a's rows and actor."""
     with Trainer("awr", run_dir=tmp_path / "a", **kw) as a:
         a.train(iterations=4)
         ref = {k: v.clone() for k, v in a.algo.actor.state_dict().items()}
@@ -181,6 +179,15 @@ def test_the_schedule_is_reproducible_and_resumes_exactly_with_overlap(tmp_path)
             assert torch.equal(v, ref[k]), k
     rows_a, rows_b = _rows(tmp_path / "a" / "progress.csv"), _rows(tmp_path / "b" / "progress.csv")
     assert rows_a == rows_b
+    return rows_a, a.algo.actor
+
+
+def test_the_schedule_is_reproducible_and_resumes_exactly_with_overlap(tmp_path):
+    # the cap changes every iteration: 0.5 s, then 0.5 + 19.5 * (samples / 600) s
+    cfg = {**TINY, "samples_per_iter": 200, "horizon_curriculum_samples": 600, "horizon_power": 1.0,
+           "overlap": True, "checkpoint_every": 2}
+    kw = dict(env=awr_mimic.ENV_ID, env_kwargs=WALK, seed=4, config=cfg, workers=1)
+    rows_a, _ = run_killed_and_resumed(tmp_path, kw)
     caps = [float(r["train_time_cap_s"]) for r in rows_a]
     samples = [0] + [int(r["samples"]) for r in rows_a[:-1]]
     assert caps == pytest.approx([min(20.0, 0.5 + 19.5 * s / 600) for s in samples])
