@@ -20,7 +20,7 @@ from awr_mimic.envs.reward import TERM_NAMES
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch
-from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch, set_exploration_std
+from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch, eval_start_phase, set_exploration_std
 
 # MimicEnv options a batch does not take (rendering is per env)
 _SINGLE_ENV_ONLY = ("render_mode", "render_size")
@@ -121,7 +121,7 @@ class BatchRollout:
 
     def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
         """Episode k starts at a phase that depends on (seed, k) only, not on the worker."""
-        starts = [float(np.random.default_rng([self.seed, int(k), _EVAL]).uniform()) for k in episode_ids]
+        starts = [eval_start_phase(self.seed, k) for k in episode_ids]
         out = _empty()
         rng = np.random.default_rng([self.seed, self.index, _EVAL])
         self.batch.training = False  # evaluation keeps DeepMimic's termination (no drift termination)

@@ -15,6 +15,17 @@ from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch
 
 _TRAIN, _EVAL = 0, 1  # seed streams
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def eval_start_phase(seed: int, episode: int) -> float:
+    """Clip phase where evaluation episode `episode` starts (imitation envs).
+
+    A golden-ratio (Weyl) sequence from an offset drawn from `seed`: any n episodes spread
+    evenly over the clip, at most about 2/n apart, where independent uniform phases can pile
+    up or miss a hard stretch (the best checkpoint is chosen on these episodes)."""
+    offset = float(np.random.default_rng([int(seed), _EVAL]).uniform())
+    return (offset + int(episode) * _GOLDEN) % 1.0
 
 
 def make_rollout(env_spec: EnvSpec, policy_kwargs: dict, seed: int, index: int, envs_per_worker: int = 1):
@@ -51,8 +62,8 @@ class Rollout:
             return np.where(finite, u, rng.standard_normal(self.space.act_dim)).astype(np.float32)
         return self.policy.act(obs, rng, deterministic=(mode == "eval"))
 
-    def _episode(self, rng, reset_seed, mode, out, max_steps=None):
-        obs, _ = self.env.reset(seed=reset_seed)
+    def _episode(self, rng, reset_seed, mode, out, max_steps=None, options=None):
+        obs, _ = self.env.reset(seed=reset_seed, options=options)
         obs_l, act_l, rew_l = [], [], []
         while True:
             a = self._action(obs, rng, mode)
@@ -102,12 +113,16 @@ class Rollout:
         return _to_batch(out, self.space)
 
     def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
-        """Episode k starts from a seed that depends on (seed, k) only, not on the worker."""
+        """Episode k starts from a seed (and, imitating, a phase) that depends on (seed, k) only,
+        not on the worker."""
         self._set_training(False)
+        env = self.env.unwrapped
+        spread = hasattr(env, "clip") and getattr(env, "start_phase", 0.0) is None  # RSI, not a fixed start
         out = _empty()
         for k in episode_ids:
             rng = np.random.default_rng([self.seed, int(k), _EVAL])
-            self._episode(rng, int(rng.integers(2**31 - 1)), mode, out)
+            options = {"phase": eval_start_phase(self.seed, k)} if spread else None
+            self._episode(rng, int(rng.integers(2**31 - 1)), mode, out, options=options)
         return _to_batch(out, self.space)
 
     def close(self) -> None:
