@@ -14,7 +14,11 @@ kinematics and collision shapes (no physics) and reports:
 * **joint limits**: a knee or elbow (any revolute joint) beyond its URDF limits,
   which pybullet enforces, so the simulated character can never reach the pose;
 * **frame timing**: frames whose duration differs from the clip's median by
-  more than ``timing_tolerance`` (missing frames or a non-uniform rate).
+  more than ``timing_tolerance`` (missing frames or a non-uniform rate);
+* **pose jump**: the root or a joint turning faster than ``jump_speed`` rad/s
+  between two frames, and ``jump_ratio`` times faster than the median of the
+  two intervals either side (a glitch in the data, not a fast move). RSI inside the jump
+  starts the character with that speed, and tracking asks for the jump.
 
 Each problem names the links or joints, the frames and the worst value.
 """
@@ -32,7 +36,7 @@ from awr_mimic.anim.skeleton import REVOLUTE
 
 @dataclass
 class Problem:
-    kind: str  # foot skating | ground penetration | floating | joint limit | frame timing
+    kind: str  # foot skating | ground penetration | floating | joint limit | frame timing | pose jump
     message: str  # one line for the user
     frames: np.ndarray  # key frames concerned
     worst: float  # in the unit of the message's measure (m/s, m, rad, s)
@@ -83,8 +87,8 @@ def _shape_points(character, fk, base_pos, base_quat, links=None):
 
 def check_clip(character, clip: Clip, *, contact_height: float = 0.02, skate_speed: float = 0.3,
                min_contact: float = 0.1, penetration: float = 0.01, float_height: float = 0.05,
-               limit_tolerance: float = 1e-3,
-               timing_tolerance: float = 0.05) -> list[Problem]:
+               limit_tolerance: float = 1e-3, timing_tolerance: float = 0.05,
+               jump_speed: float = 10.0, jump_ratio: float = 5.0) -> list[Problem]:
     """Problems of `clip` for `character`; an empty list means clean."""
     sk = character.skeleton
     up = character.up_axis
@@ -169,4 +173,34 @@ def check_clip(character, clip: Clip, *, contact_height: float = 0.02, skate_spe
             f"{len(off)} frame(s) do not last the median {median:.4f} s ({1 / median:.4g} fps): frame {worst} "
             f"lasts {dt[worst]:.4f} s{gap}; frames {frame_ranges(off)}",
             off, float(abs(dt[worst] - median))))
+
+    # ---- pose jumps: an isolated spike of angular speed between two frames
+    lay = clip.layout
+    speeds = np.concatenate([np.linalg.norm(clip._root_ang_vel, axis=-1)[:, None],
+                             np.linalg.norm(clip._joint_ang_vels, axis=-1),
+                             np.abs(clip._joint_angle_vels)], axis=1)  # (F-1, 1 + joints)
+    columns = ["root"] + [sk.link_names[i] for i in lay.spherical] + [sk.link_names[i] for i in lay.revolute]
+    n = len(speeds)
+    offsets = (-2, -1, 1, 2)
+    if clip.loop == "wrap":
+        rows = [(np.arange(n) + o) % n for o in offsets]
+    else:
+        rows = [np.clip(np.arange(n) + o, 0, n - 1) for o in offsets]
+    # the median of the two intervals either side: a one-frame outlier spikes two intervals in a row
+    around = np.maximum(np.median(np.stack([speeds[r] for r in rows]), axis=0), 1.0)  # >= 1 rad/s
+    jump = (speeds > jump_speed) & (speeds > jump_ratio * around)
+    flagged = np.flatnonzero(jump.any(axis=1))
+    groups = np.split(flagged, np.flatnonzero(np.diff(flagged) > 1) + 1) if len(flagged) else []
+    for group in groups:  # consecutive intervals: one outlier frame spikes the two around it
+        sub = np.where(jump[group], speeds[group], 0.0)
+        row, worst = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        interval = int(group[row])
+        joints = ", ".join(columns[c] for c in np.flatnonzero(jump[group].any(axis=0)))
+        problems.append(Problem(
+            "pose jump",
+            f"{joints} jump(s) within frames {group[0]}-{group[-1] + 1}: {columns[worst]} turns "
+            f"{speeds[interval, worst] * dt[interval]:.2f} rad from frame {interval} to {interval + 1} "
+            f"({speeds[interval, worst]:.1f} rad/s, {speeds[interval, worst] / around[interval, worst]:.0f}x the "
+            f"frames around)",
+            np.arange(group[0], group[-1] + 2), float(speeds[interval, worst])))
     return problems
