@@ -39,3 +39,18 @@ def test_single_and_batched_workers_start_evaluation_at_the_same_phases():
     starts = np.concatenate([[0], np.cumsum(single.lengths)[:-1]])
     np.testing.assert_allclose(single.obs[starts], batched.obs[starts], atol=1e-5)
     np.testing.assert_allclose(single.returns, batched.returns, rtol=1e-4)
+
+
+def test_a_fixed_start_phase_holds_for_batched_training_and_evaluation():
+    spec = EnvSpec("awr_mimic/Mimic-v0", {"character": "humanoid", "clip": "walk", "time_limit": 0.2,
+                                          "start_phase": 0.3})
+    firsts = []
+    for envs_per_worker in (1, 3):
+        with LocalSampler(spec, policy_kwargs(CFG), seed=2, workers=0, envs_per_worker=envs_per_worker) as s:
+            s.set_weights(AWR(s.space, CFG).policy_weights())
+            for batch in (s.sample(20), s.evaluate(3)):
+                starts = np.concatenate([[0], np.cumsum(batch.lengths)[:-1]])
+                firsts.append(batch.obs[starts])
+    first = firsts[0][0]
+    for obs in firsts:
+        np.testing.assert_allclose(obs, np.broadcast_to(first, obs.shape), atol=1e-5)

@@ -61,8 +61,12 @@ class BatchRollout:
         active = np.zeros(K, dtype=bool)
         collected = 0
 
+        fixed = b.start_phase  # the env option start_phase: every episode starts there, not at RSI
+
         def start(envs):
             phases = [pending.pop(0) if pending else rng.uniform() for _ in envs]
+            if fixed is not None:
+                phases = [fixed] * len(envs)
             obs[envs] = b.reset(np.asarray(envs), phases)
             active[envs] = True
             for i in envs:
