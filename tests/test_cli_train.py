@@ -137,6 +137,14 @@ def test_humanoid_train_eval_resume(tmp_path, capsys):
     ev = json.loads(capsys.readouterr().out)
     assert 0.0 < ev["normalized_return"] < 1.0 and ev["joint_angle_error"] > 0 and ev["end_effector_error"] >= 0
     assert {"reward_pose", "reward_velocity", "reward_end_effector", "reward_root", "reward_com"} <= set(ev)
+    # an untrained policy falls: each fall is listed with the clip phase its episode started from
+    from awr_mimic.sampling.rollout import eval_start_phase
+
+    assert [e["episode"] for e in ev["ended_early"]] == [0, 1]
+    assert [e["start_phase"] for e in ev["ended_early"]] == [round(eval_start_phase(cfg["seed"], k), 4) for k in (0, 1)]
+    assert all(0 < e["steps"] < 600 for e in ev["ended_early"])
+    assert main(["eval", "--checkpoint", str(run), "--episodes", "2"]) == 0
+    assert f"ended early        2 of 2: from phase {ev['ended_early'][0]['start_phase']:.3f} after" in capsys.readouterr().out
     assert main(["train", "--resume", str(run), "--samples", "450", "--no-progress"]) == 0
     assert [int(r["iteration"]) for r in _rows(run)] == list(range(1, len(_rows(run)) + 1))
 

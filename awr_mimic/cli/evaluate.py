@@ -32,6 +32,7 @@ def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, se
     from awr_mimic.learning.envspec import EnvSpec
     from awr_mimic.learning.networks import policy_weights
     from awr_mimic.sampling import LocalSampler
+    from awr_mimic.sampling.rollout import eval_start_phase
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {episodes}")
@@ -44,13 +45,19 @@ def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, se
         spec = EnvSpec(spec.id, {**spec.kwargs, "clip": clip})
     if workers is None:
         workers = min(episodes, os.cpu_count() or 1)
-    with LocalSampler(spec, policy_kwargs(cfg), seed=cfg.seed if seed is None else seed, workers=workers) as s:
+    seed = cfg.seed if seed is None else seed
+    with LocalSampler(spec, policy_kwargs(cfg), seed=seed, workers=workers) as s:
         check_compatible(ck, s.space, spec)  # before the weights reach the workers
         s.set_weights(policy_weights(policy))
         batch = s.evaluate(episodes)
     out = {"env": str(spec), "episodes": episodes, **batch.stats()}
     del out["episodes"]
     out["episodes"] = episodes
+    # which episodes ended before the time limit, and (imitating from RSI) where in the clip they started
+    spread = spec.is_mimic and spec.kwargs.get("start_phase") is None
+    out["ended_early"] = [
+        {"episode": k, "steps": int(n), **({"start_phase": round(eval_start_phase(seed, k), 4)} if spread else {})}
+        for k, (n, ended) in enumerate(zip(batch.lengths, batch.terminated)) if ended]
     return out
 
 
@@ -69,6 +76,10 @@ def run(args) -> int:
     if not math.isnan(r["normalized_return"]):
         print(f"  normalised return  {r['normalized_return']:.3f}")
     print(f"  episode length     {r['mean_length']:.1f} steps (failures {r['failure_rate']:.0%})")
+    if r["ended_early"]:
+        where = ", ".join(f"phase {e['start_phase']:.3f} after {e['steps']}" if "start_phase" in e
+                          else f"episode {e['episode']} after {e['steps']}" for e in r["ended_early"])
+        print(f"  ended early        {len(r['ended_early'])} of {args.episodes}: from {where} steps")
     for k in ("joint_angle_error", "end_effector_error"):
         if k in r:
             print(f"  {k.replace('_', ' '):18s} {r[k]:.4f}")
