@@ -120,7 +120,7 @@ def test_humanoid_train_eval_resume(tmp_path, capsys):
     assert main(["train", "--character", "humanoid", "--clip", "walk", "--samples", "300", "--out", str(run),
                  *small]) == 0
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert cfg["preset"] == "mimic" and cfg["gamma"] == 0.95 and cfg["action_std"] == 0.025
+    assert cfg["preset"] == "mimic" and cfg["gamma"] == 0.95 and cfg["action_std"] == 0.05 and cfg["action_std_end"] == 0.025
     rows = _rows(run)
     norm = float(rows[0]["normalized_return"])
     assert 0.0 < norm < 1.0 and 0.0 < float(rows[0]["eval_normalized_return"]) < 1.0

@@ -68,7 +68,8 @@ def test_trainer_anneals_and_resumes_the_schedule_exactly(tmp_path):
     # solved contacts in another order than the used one and this run diverged in its third batch
     # 200 samples per iteration, std 0.2 -> 0.05 over 600 samples
     cfg = {**TINY, "samples_per_iter": 200, "action_std": 0.2, "action_std_end": 0.05,
-           "action_std_anneal_samples": 600, "overlap": True, "checkpoint_every": 2}
+           "action_std_anneal_start": 0, "action_std_anneal_samples": 600, "overlap": True,
+           "checkpoint_every": 2}
     kw = dict(env=awr_mimic.ENV_ID, env_kwargs=WALK, seed=4, config=cfg, workers=1)
     rows_a, actor = run_killed_and_resumed(tmp_path, kw)
     assert actor.action_std == pytest.approx(0.05)  # the learner fits the last batch's noise
@@ -79,7 +80,7 @@ def test_trainer_anneals_and_resumes_the_schedule_exactly(tmp_path):
 
 
 def test_without_an_end_the_run_is_unchanged(tmp_path):
-    cfg = {**TINY, "samples_per_iter": 200, "action_std": 0.1}
+    cfg = {**TINY, "samples_per_iter": 200, "action_std": 0.1, "action_std_end": None}  # the mimic preset anneals
     kw = dict(env=awr_mimic.ENV_ID, env_kwargs=WALK, seed=1, config=cfg, workers=0)
     with Trainer("awr", run_dir=tmp_path / "a", **kw) as a:
         a.train(iterations=2)

@@ -127,9 +127,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         td_lambda=0.95,
         max_weight=50.0,
         # the paper: 0.05 in DeepMimic's normalised units, ~0.06-0.19 rad by joint; ours span
-        # [-pi, pi], so 0.05 is 0.157 rad on every joint. 0.025 (0.079 rad) doubled the walk's eval
-        # return at its plateau in 13 minutes (docs/learning.md, "Arms at the plateau")
-        action_std=0.025,
+        # [-pi, pi], so 0.05 is 0.157 rad on every joint. 0.05 for 3M samples, then 0.025: from
+        # scratch this walked 16 of 16 at 0.913 in 175 min; fixed 0.025 learned faster but still
+        # fell at 3 h (docs/learning.md, "Humanoid walk training")
+        action_std=0.05,
+        action_std_end=0.025,
+        action_std_anneal_start=3_000_000,
+        action_std_anneal_samples=0,
         normalizer_samples=1_000_000,
         normalizer_std_floor=0.02,
         # the paper: 200 actor + 100 critic steps and two full value passes per 4096 samples;
@@ -139,7 +143,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         critic_steps=25,
         value_refresh_fraction=0.02,
         eval_every=10,
-        eval_episodes=4,
+        eval_episodes=8,  # best.pt is chosen on these; 8 spread over the clip (rollout.eval_start_phase)
         envs_per_worker=8,
     ),
 }
