@@ -48,3 +48,15 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no progress.csv" in err[0]
+
+
+def test_runs_are_named_by_directory_or_by_curve_file(tmp_path, capsys):
+    a = _run(tmp_path, "a", [0.1, 0.2])
+    curves = tmp_path / "curves"
+    curves.mkdir()
+    for name in ("walk.csv", "walk_seed1.csv"):
+        (curves / name).write_text((a / "progress.csv").read_text())
+    assert main(["plot", str(a / "progress.csv"), str(curves / "walk.csv"), str(curves / "walk_seed1.csv"),
+                 "--table", "--points-samples", "8192"]) == 0
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert rows[2:] == ["a", "walk", "walk_seed1"]

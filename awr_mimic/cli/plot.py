@@ -58,7 +58,9 @@ def run(args) -> int:
     runs = {}
     for i, path in enumerate(args.runs):
         p = Path(path)
-        name = labels[i] if labels else (p.name if p.is_dir() else p.parent.name or p.stem)
+        # a run directory or its progress.csv: the run's name; a renamed curve (docs/curves/x.csv): x
+        name = labels[i] if labels else (p.name if p.is_dir() else
+                                         (p.parent.name or p.stem) if p.name == "progress.csv" else p.stem)
         runs[name if name not in runs else f"{name} ({i})"] = read_progress(p)
     ys = tuple(y.strip() for y in args.y.split(",") if y.strip())
     if args.table:
