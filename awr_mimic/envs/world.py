@@ -70,6 +70,7 @@ class World:
         self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
         self._targets = None
         self._pushes = []
+        self._held = []  # [link, force, substeps left]: hold_force
         self._is_spherical_list = self.is_spherical.tolist()
         sph = np.flatnonzero(self.is_spherical)
         rev = np.flatnonzero(~self.is_spherical)
@@ -108,9 +109,21 @@ class World:
         force over the first `duration` seconds of the next control step (viewer pushes)."""
         self._pushes.append((link, np.asarray(impulse, dtype=np.float64), list(map(float, point)), duration))
 
+    def hold_force(self, link: int, force, seconds: float):
+        """Hold a constant force (N, world frame) on `link`'s centre of mass (-1: the base) for the next
+        `seconds` of physics, across control steps: it is applied before every substep, since external
+        forces last one `stepSimulation` (the push test, awr_mimic.sampling.push). `set_state` drops it."""
+        steps = max(1, int(round(float(seconds) * self.sim_hz)))
+        self._held.append([int(link), [float(f) for f in force], steps])
+
+    @property
+    def holding_force(self) -> bool:
+        """A held force (`hold_force`) has substeps left."""
+        return bool(self._held)
+
     def step_physics(self, substeps: int):
         """Stable PD then one physics step, `substeps` times."""
-        if self._pushes:
+        if self._pushes or self._held:
             pushes, self._pushes = self._pushes, []
             sim_dt = 1.0 / self.sim_hz
             for i in range(substeps):
@@ -119,9 +132,22 @@ class World:
                     if i < steps:  # external forces also last one stepSimulation
                         force = (impulse / (steps * sim_dt)).tolist()
                         p.applyExternalForce(self.body, link, force, point, p.WORLD_FRAME, physicsClientId=self.client)
+                self._apply_held()
                 self._substeps(1)
         else:
             self._substeps(substeps)
+
+    def _apply_held(self):
+        cid, body = self.client, self.body
+        for held in self._held:
+            link, force, _ = held
+            if link < 0:
+                point = p.getBasePositionAndOrientation(body, physicsClientId=cid)[0]
+            else:
+                point = p.getLinkState(body, link, computeForwardKinematics=1, physicsClientId=cid)[0]
+            p.applyExternalForce(body, link, force, point, p.WORLD_FRAME, physicsClientId=cid)
+            held[2] -= 1
+        self._held = [h for h in self._held if h[2] > 0]
 
     def _substeps(self, substeps: int):
         body, cid, joints = self.body, self.client, self.joint_indices
@@ -140,8 +166,9 @@ class World:
 
     def set_state(self, root_pos, root_quat, root_vel, root_ang_vel, joint_quats, joint_angles,
                   joint_ang_vels, joint_angle_vels):
-        """Teleport the character to a pose with velocities (root = base link frame)."""
+        """Teleport the character to a pose with velocities (root = base link frame); drops held forces."""
         cid = self.client
+        self._held = []
         base_pos, base_quat, base_vel = root_pos, root_quat, root_vel
         if self._has_base_offset:
             offset = quat.rotate(root_quat, self._base_com_offset)
