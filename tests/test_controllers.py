@@ -46,7 +46,7 @@ def test_listing(shipped, capsys, monkeypatch, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["name", "character", "clip"]
     walk = next(line for line in lines if line.startswith("humanoid/walk"))
-    assert walk.split() == ["humanoid/walk", "humanoid", "walk", "0.810", "2/16", "0.412", "3.1", "50.0M"]
+    assert walk.split() == ["humanoid/walk", "humanoid", "walk", "0.810", "2/16", "0.412", "3.1", "—", "50.0M"]
     balance = next(line for line in lines if line.startswith("cartpole/balance"))
     assert balance.split()[3:5] == ["-", "-"]  # not measured
     assert any(line.startswith("cartpole/balance") for line in lines)

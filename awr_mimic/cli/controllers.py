@@ -26,6 +26,21 @@ def _falls(r: dict) -> str:
     return f"{round(rate * n)}/{n}"
 
 
+def _push(v) -> str:
+    """The weakest push direction of a controller's push test (metadata["push"], written by
+    `awr-mimic eval --push --save-push`), e.g. `50 N left`; — when not measured."""
+    if not isinstance(v, dict):
+        return "—"
+    d = v.get("weakest")
+    r = v.get(d) if isinstance(d, str) else None
+    if not isinstance(r, dict):
+        return "—"
+    n = r.get("survived_N")
+    if n is None:
+        return "falls unpushed"
+    return f"{n:g}{'+' if r.get('failed_N') is None else ''} N {d}"
+
+
 def describe(entry: dict) -> dict:
     """A listing row: name, character, clip, metadata (measured figures), or the one-line read error."""
     from awr_mimic.errors import AwrMimicError
@@ -58,16 +73,17 @@ def run(args) -> int:
         where = ", ".join(str(d) for d in controllers_dirs())
         print(f"no controllers shipped yet (looked in {where}; AWR_MIMIC_CONTROLLERS names other folders)")
         return 0
-    head = ("name", "character", "clip", "norm. return", "falls", "joint err (rad)", "end-eff. err (cm)", "samples")
+    head = ("name", "character", "clip", "norm. return", "falls", "joint err (rad)", "end-eff. err (cm)",
+            "weakest push", "samples")
     table = [head]
     for r in rows:
         if "error" in r:
-            table.append((r["name"], r["character"], r["clip"], "unreadable", "", "", "", ""))
+            table.append((r["name"], r["character"], r["clip"], "unreadable", "", "", "", "", ""))
             continue
         table.append((r["name"], str(r["character"]), str(r["clip"]), _num(r.get("normalized_return"), ".3f"),
                       _falls(r),
                       _num(r.get("joint_angle_error"), ".3f"), _num(r.get("end_effector_error"), ".1f", 100.0),
-                      _samples(r.get("samples"))))
+                      _push(r.get("push")), _samples(r.get("samples"))))
     widths = [max(len(t[i]) for t in table) for i in range(len(head))]
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
