@@ -4,10 +4,18 @@ Sources, in order of precedence:
   1. built-in: the character's clip folders (pybullet_data's humanoid3d_*.txt);
   2. shipped: the package's motions/<character>/ folder;
   3. the user's: $AWR_MIMIC_MOTIONS folders and ./motions, each as <dir>/<character>/*.txt;
-  4. any file path given in place of a name.
+  4. any file path given in place of a name: it has a folder (``./take.txt``, ``a/b``) or ends in
+     ``.txt``/``.json``. A bare word is always a name: it never reads a file of that name in the
+     current directory.
+
+Checkpoints store a clip by name only (:func:`is_clip_name`); a run trained on a file stores the
+name :func:`stored_name` derives from it, with the file's name and :func:`file_sha256`.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +27,44 @@ from awr_mimic.characters.character import Character, get_character
 from awr_mimic.errors import AwrMimicError, ClipError, unknown_name
 
 CLIP_SUFFIXES = (".txt", ".json")
+# what a clip name may look like (a file stem in a motions folder): no folder, no leading dot or ~
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+DEEPMIMIC_PREFIX = re.compile(r"^[A-Za-z0-9]+3d_(?=.)")  # humanoid3d_walk, dog3d_trot
+
+
+def is_clip_path(value: str) -> bool:
+    """Whether `value` names a file rather than a registered clip: a folder part, ~, or a clip suffix."""
+    s = str(value)
+    return "/" in s or os.sep in s or "\\" in s or s.startswith(("~", ".")) or Path(s).suffix in CLIP_SUFFIXES
+
+
+def is_clip_name(value) -> bool:
+    """A registered clip's name as a checkpoint may store it: a short word, never a path."""
+    return isinstance(value, str) and bool(NAME_RE.fullmatch(value)) and not is_clip_path(value)
+
+
+def stored_name(path: str | os.PathLike) -> str:
+    """The name a clip file is stored under in a checkpoint: its stem without DeepMimic's
+    ``<character>3d_`` prefix (``dog3d_trot.txt`` -> ``trot``), other characters replaced by ``_``."""
+    stem = DEEPMIMIC_PREFIX.sub("", Path(path).stem)
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._+-")[:64]
+    return name or "clip"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def registered_clip(character: Character | str, name: str) -> ClipEntry | None:
+    """The clip registered under `name` for `character` (built-in, shipped, the user's folders), or None."""
+    for e in list_clips(character):
+        if e.name == name:
+            return e
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,7 +100,7 @@ def list_clips(character: Character | str) -> list[ClipEntry]:
 def resolve_clip(character: Character | str, name_or_path: str) -> ClipEntry:
     character = get_character(character) if isinstance(character, str) else character
     path = Path(name_or_path).expanduser()
-    if path.suffix in CLIP_SUFFIXES or "/" in str(name_or_path) or path.is_file():
+    if is_clip_path(name_or_path):
         if not path.is_file():
             raise ClipError(f"{name_or_path}: no such clip file")
         return ClipEntry(path.stem, character.name, path.resolve(), "path")

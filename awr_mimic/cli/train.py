@@ -25,6 +25,22 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
                         "instead of the training defaults " + ", ".join(f"{k}={v}" for k, v in TRAINING_OPTIONS.items()))
 
 
+def import_env_module(env_id: str) -> None:
+    """Import the module of a ``module:Id`` env the user typed (their choice), so checkpoints and
+    datasets of that env load: they never import code themselves (awr_mimic.learning.untrusted)."""
+    if ":" not in env_id:
+        return
+    import importlib
+
+    from awr_mimic.errors import ConfigError
+
+    module = env_id.split(":", 1)[0]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"--env {env_id}: cannot import {module}: {exc}") from None
+
+
 def env_spec_from_args(args):
     """EnvSpec from --character/--clip or --env, plus --env-option pass-through."""
     import yaml
@@ -45,6 +61,7 @@ def env_spec_from_args(args):
     if args.env:
         if args.character or args.clip:
             raise ConfigError("give either --env or --character/--clip, not both")
+        import_env_module(args.env)
         return EnvSpec(args.env, kwargs)
     if not args.character and not args.clip:
         return None
@@ -217,10 +234,10 @@ def shipped_controller(character: str, clip: str) -> Path | None:
 def _measured(controller: Path) -> str:
     """` (normalised return 0.41, 12M samples)` from a shipped controller's metadata, or ''."""
     from awr_mimic.errors import AwrMimicError
-    from awr_mimic.learning.checkpoint import load_checkpoint
+    from awr_mimic.learning.checkpoint import read_metadata
 
     try:
-        meta = load_checkpoint(controller).get("metadata") or {}
+        meta = read_metadata(controller)
     except AwrMimicError:
         return ""
     parts = []
@@ -273,14 +290,21 @@ def run(args) -> int:
         raise ConfigError(f"--minutes must be a positive number, got {minutes:g}")
     if args.resume:
         extra = _overrides(args)
-        extra.pop("workers", None)
-        address = extra.pop("ray_address", None)
-        if args.config or args.dataset or args.env or args.character or args.preset:
+        for key in ("workers", "ray_address", "backend", "device"):  # where and how to run: ours, not the file's
+            extra.pop(key, None)
+        if args.config or args.character or args.preset or args.env_option or not args.training_defaults:
             raise ConfigError("--resume continues a run as it was configured; only --samples, --minutes, "
-                              "--workers, --address, --out and --set of step sizes, update counts and "
-                              "exploration apply")
+                              "--workers, --backend, --address, --device, --out, --clip (your copy of the run's "
+                              "clip), --dataset, --env (to import its module) and --set of step sizes, update "
+                              "counts and exploration apply")
+        if args.env:
+            import_env_module(args.env)  # the user names the module a custom env id imports
         trainer = Trainer.resume(args.resume, out=args.out, workers=args.workers, progress=not args.no_progress,
-                                 ray_address=address, changes=extra)
+                                 ray_address=args.address, changes=extra, backend=args.backend, device=args.device,
+                                 clip=args.clip, dataset=args.dataset)
+        if args.env and args.env != trainer.env_spec.id:
+            trainer.close()
+            raise ConfigError(f"--env {args.env}: the run trains {trainer.env_spec.id}; a resumed run keeps its env")
     else:
         spec = env_spec_from_args(args)
         if spec is None and not args.dataset:

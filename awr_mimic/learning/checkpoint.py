@@ -12,7 +12,8 @@ kill at any moment leaves the previous complete checkpoint.
 Format 2 holds plain types only (tensors, None/bool/int/float/str, lists,
 dicts): :func:`save_checkpoint` converts numpy values and tuples on the way
 out, and :func:`load_checkpoint` reads with ``torch.load(weights_only=True)``,
-so loading a file never runs code from it. A file that would need unpickling
+so loading a file never runs code from it (torch >= 2.6: older versions had a weights-only bypass,
+CVE-2025-32434, and are refused). A file that would need unpickling
 (format 1, or not from awr-mimic) is refused with a one-line hint at
 ``awr-mimic convert-checkpoint``, the one-off conversion a user runs knowingly.
 
@@ -21,6 +22,9 @@ Three kinds share the format: ``run`` (everything, ``checkpoint.pt``), ``slim``
 and ``controller`` (policy weights, normaliser, env spec, config, space and a
 metadata dict; what ships in ``assets/controllers/<character>/<clip>.pt`` and
 loads by name, e.g. ``humanoid/walk``).
+
+Values are validated, not trusted (:mod:`awr_mimic.learning.untrusted`): a file cannot choose an
+env that imports code, make us read a file, or say where and how to run.
 """
 from __future__ import annotations
 
@@ -167,8 +171,21 @@ def _convert_hint(p: Path) -> str:
             f"--out {p.with_name(p.stem + '-v2' + (p.suffix or '.pt'))}")
 
 
+SAFE_TORCH = (2, 6)  # torch.load(weights_only=True) could run code before 2.6 (CVE-2025-32434)
+
+
+def check_torch_version(version: str | None = None) -> None:
+    """One line refusing a torch whose weights-only loader has a known bypass."""
+    v = str(torch.__version__ if version is None else version)
+    m = re.match(r"(\d+)\.(\d+)", v)
+    if m is None or (int(m.group(1)), int(m.group(2))) < SAFE_TORCH:
+        raise AwrMimicError(f"torch {v} cannot load checkpoints safely (its weights-only loader could run code, "
+                            f"CVE-2025-32434): pip install 'torch>={SAFE_TORCH[0]}.{SAFE_TORCH[1]}'")
+
+
 def _safe_load(p: Path):
     """torch.load that never unpickles code: tensors and plain values only."""
+    check_torch_version()
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -185,13 +202,17 @@ def _safe_load(p: Path):
                             f"({type(exc).__name__}: {first})") from exc
 
 
-def load_checkpoint(path, best: bool = False) -> dict:
-    """A format-2 checkpoint as a dict, read with ``weights_only=True``.
+def load_checkpoint(path, best: bool = False, clip: str | None = None) -> dict:
+    """A format-2 checkpoint as a dict, read with ``weights_only=True`` and validated.
 
     `path`: a checkpoint file, a run directory (its ``checkpoint.pt``, or ``best.pt`` with `best`),
-    or the name of a shipped controller (``humanoid/walk``) when nothing of that name is on disk.
-    Adds ``path`` (the file read) and ``name`` (the controller name, or None).
+    or the name of a shipped controller (``humanoid/walk``; an explicit path reaches a file of that
+    name: ``./humanoid/walk``). `clip`: the user's clip (name or file), replacing the stored one.
+    Adds ``path`` (the file read), ``name`` (the controller name, or None) and the validated
+    ``_env_spec``, ``_config``, ``_dropped``, ``_space`` (awr_mimic.learning.untrusted.check_state).
     """
+    from awr_mimic.learning.untrusted import check_state
+
     p, name = resolve_checkpoint(path, best=best)
     state = _safe_load(p)
     if not isinstance(state, dict) or "format" not in state:
@@ -202,9 +223,22 @@ def load_checkpoint(path, best: bool = False) -> dict:
     if state["format"] != FORMAT:
         raise AwrMimicError(f"{p} is checkpoint format {state['format']!r}; this awr-mimic reads format {FORMAT}")
     state.setdefault("kind", "run" if state.get("buffer") is not None else "slim")
+    check_state(state, str(p), clip=clip)
     state["path"] = str(p)
     state["name"] = name
     return state
+
+
+def read_metadata(path) -> dict:
+    """A controller file's metadata dict alone (weights-only read; nothing else of the file is used)."""
+    state = _safe_load(Path(path))
+    meta = state.get("metadata") if isinstance(state, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def file_state(state: dict) -> dict:
+    """`state` without what loading added (path, name, format, the validated _ values)."""
+    return {k: v for k, v in state.items() if k not in ("path", "name", "format") and not k.startswith("_")}
 
 
 # -- named controllers ---------------------------------------------------------------
@@ -227,7 +261,7 @@ def list_controllers() -> list[dict]:
 
 
 def looks_like_name(arg: str) -> bool:
-    """`character/clip`: one slash, no suffix, not absolute or relative-dotted."""
+    """`character/clip`: one slash, no suffix, not absolute or relative-dotted (``./x/y`` is a path)."""
     s = str(arg)
     if s.count("/") != 1 or "\\" in s or s.startswith(("/", ".", "~")):
         return False
@@ -236,26 +270,38 @@ def looks_like_name(arg: str) -> bool:
 
 
 def resolve_checkpoint(path, best: bool = False) -> tuple[Path, str | None]:
-    """(file to read, controller name or None). A file or directory on disk wins over a name."""
+    """(file to read, controller name or None).
+
+    A controller name (``humanoid/walk``) is the shipped controller even when a folder or file of
+    that name is in the current directory: a cloned folder must not take a name over. An explicit
+    path reaches such a file: ``./humanoid/walk``, an absolute path, or a name ending in ``.pt``.
+    """
+    import sys
+
+    s = str(path)
     p = Path(path).expanduser()
+    if looks_like_name(s):
+        shipped = list_controllers()
+        for c in shipped:
+            if c["name"] == s:
+                if p.exists():
+                    print(f"note: {s} is the shipped controller; for the {'folder' if p.is_dir() else 'file'} "
+                          f"{s} here, write ./{s}", file=sys.stderr, flush=True)
+                return c["path"], c["name"]
+        if not p.exists():
+            names = [c["name"] for c in shipped]
+            if not names:
+                raise AwrMimicError(f"unknown controller {s!r} (and no such file or directory); no controllers "
+                                    f"are shipped here (awr-mimic controllers)")
+            close = difflib.get_close_matches(s, names, n=3, cutoff=0.5)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            listing = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + ", ..."
+            raise AwrMimicError(f"unknown controller {s!r} (and no such file or directory); "
+                                f"shipped: {listing}{hint}")
     if p.is_dir():
         return p / ("best.pt" if best else "checkpoint.pt"), None
     if p.exists():
         return p, None
-    if looks_like_name(str(path)):
-        shipped = list_controllers()
-        for c in shipped:
-            if c["name"] == str(path):
-                return c["path"], c["name"]
-        names = [c["name"] for c in shipped]
-        if not names:
-            raise AwrMimicError(f"unknown controller {str(path)!r} (and no such file or directory); no controllers "
-                                f"are shipped here (awr-mimic controllers)")
-        close = difflib.get_close_matches(str(path), names, n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        listing = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + ", ..."
-        raise AwrMimicError(f"unknown controller {str(path)!r} (and no such file or directory); "
-                            f"shipped: {listing}{hint}")
     raise AwrMimicError(f"checkpoint not found: {p}")
 
 
@@ -284,25 +330,23 @@ def space_from_state(d: dict):
                      high=tuple(float(v) for v in high) if high is not None else None)
 
 
-def open_policy(path, best: bool = False) -> PolicyCheckpoint:
+def open_policy(path, best: bool = False, clip: str | None = None) -> PolicyCheckpoint:
+    """The policy of any checkpoint kind, validated. `clip`: the user's clip (name or file) for its env."""
     from awr_mimic.learning.awr import policy_kwargs
-    from awr_mimic.learning.config import AWRConfig, apply_overrides
-    from awr_mimic.learning.envspec import EnvSpec
     from awr_mimic.learning.networks import Policy
 
-    state = load_checkpoint(path, best=best)
-    cfg = apply_overrides(AWRConfig(), state["config"])
-    space = space_from_state(state["space"])
+    state = load_checkpoint(path, best=best, clip=clip)
+    cfg, space = state["_config"], state["_space"]
     policy = Policy(space, **policy_kwargs(cfg))
     try:
         policy.load_state_dict(state["learner"]["actor"])
-    except (KeyError, RuntimeError) as exc:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
         first = (str(exc).splitlines() or [""])[0]
         raise AwrMimicError(f"{state['path']}: the policy weights do not fit its own config: {first}") from exc
     policy.eval()
     kind = state["kind"]
     shown = state["name"] or state["path"]
-    return PolicyCheckpoint(policy, EnvSpec.from_dict(state["env_spec"]), cfg, space,
+    return PolicyCheckpoint(policy, state["_env_spec"], cfg, space,
                             f"{'controller' if kind == 'controller' else 'checkpoint'} {shown}", state["path"],
                             state["name"], kind, dict(state.get("metadata") or {}))
 
@@ -354,7 +398,8 @@ METADATA_KEYS = ("normalized_return", "mean_return", "mean_length", "joint_angle
 
 def slim_state(state: dict) -> dict:
     """A checkpoint without the buffer table: resume refills the buffer from new samples."""
-    out = {k: v for k, v in state.items() if k not in ("path", "name", "format")}
+    out = file_state(state)
+    out["env_spec"] = state["_env_spec"].stored().to_dict() if "_env_spec" in state else state["env_spec"]
     out["buffer"] = None
     out["kind"] = "slim"
     return out
@@ -375,19 +420,25 @@ def controller_state(state: dict, metadata: dict | None = None) -> dict:
                 created=time.strftime("%Y-%m-%d"))
     meta.update(metadata or {})
     learner = state["learner"]
+    spec = state["_env_spec"].stored().to_dict() if "_env_spec" in state else state["env_spec"]
     return {"kind": "controller", "algo": state.get("algo", "awr"), "config": state["config"],
-            "env_spec": state["env_spec"], "space": state["space"],
+            "env_spec": spec, "space": state["space"],
             "learner": {"actor": learner["actor"], "normalizer": learner.get("normalizer")},
             "counters": {k: c[k] for k in ("iteration", "samples", "episodes", "elapsed") if k in c},
             "metadata": meta}
 
 
-def write_slim(run, out_path, controller: bool = False, best: bool = False, metadata: dict | None = None) -> Path:
+def write_slim(run, out_path, controller: bool = False, best: bool = False, metadata: dict | None = None,
+               clip: str | None = None, clip_name: str | None = None) -> Path:
     """Write a slim checkpoint (or, with `controller`, a policy-only controller) of a run.
 
     `run`: a run directory (its checkpoint.pt, or best.pt with `best`) or a checkpoint file.
+    The clip is stored by name (EnvSpec.stored): `clip`, the user's copy of the run's clip file
+    (its file name and sha256 are recorded); `clip_name`, the name to store it under.
     """
-    state = load_checkpoint(run, best=best)
+    state = load_checkpoint(run, best=best, clip=clip)
+    if clip_name is not None:
+        state["_env_spec"] = state["_env_spec"].renamed_clip(clip_name)
     if state["kind"] == "controller" and not controller:
         raise AwrMimicError(f"{state['path']} is a controller (policy only); a slim checkpoint needs a run "
                             "checkpoint (it keeps the critic and optimisers)")

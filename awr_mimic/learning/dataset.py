@@ -5,6 +5,9 @@ Keys: ``obs`` (N, obs_dim), ``actions`` (N, act_dim) in the policy's normalised 
 (true on the last step of a path that failed / hit the time limit),
 ``path_lengths`` (P,), ``final_obs`` (P, obs_dim), ``returns``,
 ``normalized_returns``, and metadata ``env_spec`` (JSON) and ``space`` (JSON).
+
+A dataset is data like a checkpoint: its env spec and space are validated on load
+(awr_mimic.learning.untrusted), and arrays are read without unpickling.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def save_dataset(path, batch, env_spec, space) -> None:
     import dataclasses
 
     arrays = batch.to_dataset()
-    arrays["env_spec"] = np.array(json.dumps(env_spec.to_dict()))
+    arrays["env_spec"] = np.array(json.dumps(env_spec.stored().to_dict()))
     arrays["space"] = np.array(json.dumps(dataclasses.asdict(space)))
     save_npz(path, arrays)
 
@@ -29,7 +32,6 @@ def save_dataset(path, batch, env_spec, space) -> None:
 def load_dataset(path):
     """(PathBatch, EnvSpec or None, SpaceInfo or None)."""
     from awr_mimic.learning.envspec import EnvSpec
-    from awr_mimic.learning.networks import SpaceInfo
     from awr_mimic.sampling.base import PathBatch
 
     p = Path(path)
@@ -59,8 +61,14 @@ def load_dataset(path):
         lengths=lengths, terminated=term[ends], truncated=trunc[ends] & ~term[ends],
         final_obs=d["final_obs"].astype(np.float32), returns=d.get("returns", rets),
         normalized_returns=d.get("normalized_returns", np.full(len(lengths), np.nan)))
-    spec = EnvSpec.from_dict(json.loads(str(d["env_spec"]))) if "env_spec" in d else None
-    space = SpaceInfo(**json.loads(str(d["space"]))) if "space" in d else None
-    if space is not None and space.low is not None:
-        space = SpaceInfo(space.obs_dim, space.discrete, space.act_dim, tuple(space.low), tuple(space.high))
+    from awr_mimic.learning.untrusted import space_from_file
+
+    where = f"dataset {p}"
+    try:
+        spec_d = json.loads(str(d["env_spec"])) if "env_spec" in d else None
+        space_d = json.loads(str(d["space"])) if "space" in d else None
+    except ValueError as exc:
+        raise AwrMimicError(f"{where}: its env_spec/space metadata is not JSON ({exc})") from None
+    spec = EnvSpec.from_file(spec_d, where) if spec_d is not None else None
+    space = space_from_file(space_d, where) if space_d is not None else None
     return batch, spec, space

@@ -100,6 +100,7 @@ class Trainer:
         if algo.lower() != "awr":
             raise unknown_name("algorithm", algo, ["awr"])
         self.dataset_path = str(dataset) if dataset is not None else None
+        self.dataset_sha256 = None
         self.offline = bool(offline if offline is not None else dataset is not None)
         if self.offline and dataset is None:
             raise ConfigError("offline training needs a dataset")
@@ -108,6 +109,9 @@ class Trainer:
             from awr_mimic.learning.dataset import load_dataset
 
             data, data_spec, data_space = load_dataset(dataset)
+            from awr_mimic.characters.clips import file_sha256
+
+            self.dataset_sha256 = file_sha256(dataset)  # resume reads the stored path only if it still holds this
             if env is None:
                 if data_spec is None:
                     raise ConfigError(f"dataset {dataset} does not name its env; pass env=")
@@ -219,17 +223,29 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, workers: int | None = None,
                progress: bool = False, dataset: str | None = None, ray_address: str | None = None,
-               changes: dict | None = None) -> "Trainer":
+               changes: dict | None = None, backend: str | None = None, device: str | None = None,
+               clip: str | None = None) -> "Trainer":
         """Continue a run from ``run_dir/checkpoint.pt`` (and its buffer chunks).
 
         `run_dir` may also be a checkpoint file (a slim one, ``best.pt``, a ``checkpoint.pt`` copied
         elsewhere): the run then continues in `out` (required unless the file is ``<dir>/checkpoint.pt``,
         which resumes ``<dir>``). A checkpoint without a buffer table, or whose buffer chunks are
         gone, resumes with an empty buffer that refills from new samples (one line says so).
-        `ray_address`: the Ray cluster to sample on now (the ray backend; samples do not depend on it).
+
+        The checkpoint is data (awr_mimic.learning.untrusted): where and how the run runs never comes
+        from it. `backend`, `ray_address` (the Ray cluster to sample on; samples do not depend on it),
+        `device` and `workers` are the caller's, else the defaults; the run's recorded worker count is
+        kept when it is at most this machine's default (so the run continues with the same samples),
+        and one line names what the file said otherwise. `dataset`: the run's dataset (default: the
+        path the checkpoint recorded, if the file there is still the one the run learned from, by
+        sha256). `clip`: the imitation clip, a name or the user's copy of the run's clip file.
         `changes`: config values to change from here on (step sizes, update counts, exploration;
         config.RESUME_CHANGEABLE); each change is printed in one line and kept in the run's config.
         """
+        import sys
+
+        from awr_mimic.learning.untrusted import RUN_FIELDS, describe_dropped
+
         src = Path(run_dir)
         if src.is_dir():
             ckpt = src / "checkpoint.pt"
@@ -244,32 +260,63 @@ class Trainer:
                 raise ConfigError(f"--resume {src} is a checkpoint file: say where the run continues with --out DIR")
         else:
             raise ConfigError(f"nothing to resume at {src}: give a run directory or a checkpoint file")
-        state = load_checkpoint(ckpt)
+        state = load_checkpoint(ckpt, clip=clip)
         if state["kind"] == "controller":
             raise ConfigError(f"{ckpt} is a controller (the policy only); resume needs a run checkpoint or a slim "
                               "one (awr-mimic slim RUN --out FILE)")
         same_dir = target.resolve() == ckpt.parent.resolve()
         if not same_dir and (target / "checkpoint.pt").exists():
             raise ConfigError(f"{target} already holds a run; resume it with --resume {target} or pick another --out")
-        cfg = config_mod.apply_overrides(AWRConfig(), state["config"])
+        cfg, dropped = state["_config"], state["_dropped"]  # where/how to run: at the defaults
         if changes:
-            import sys
-
             cfg, said = config_mod.resume_changes(cfg, changes)
             for line in said:
                 print(f"resume: {line}", file=sys.stderr, flush=True)
+        run: dict[str, Any] = {}
+        if backend is not None:
+            run["backend"] = backend
         if ray_address is not None:
-            cfg = cfg.replace(ray_address=ray_address)
-        if workers is not None and workers != cfg.resolved_workers():
-            if state.get("buffer") is not None:
-                raise ConfigError(f"run was made with {cfg.resolved_workers()} workers; resuming with {workers} "
+            run["ray_address"] = ray_address
+        if device is not None:
+            run["device"] = device
+        recorded = (state.get("config") or {}).get("workers")
+        recorded = recorded if type(recorded) is int and recorded >= 0 else None
+        cores = os.cpu_count() or 1
+        made_with = cores if recorded is None else recorded
+        if workers is not None:
+            if workers != made_with and state.get("buffer") is not None:
+                raise ConfigError(f"run was made with {made_with} workers; resuming with {workers} "
                                   "would change its samples (same seed + worker count = same run)")
-            cfg = cfg.replace(workers=workers)  # no buffer: the run is not replayed exactly anyway
+            run["workers"] = workers
+        elif recorded is not None and recorded <= cores:
+            run["workers"] = recorded  # the same samples, and never more processes than the default starts
+        if run:
+            cfg = cfg.replace(**run)
+        line = describe_dropped(dropped, {k: getattr(cfg, k) for k in RUN_FIELDS})
+        if line:
+            print(line, file=sys.stderr, flush=True)
         if not same_dir and state.get("buffer") is not None:
             cls._copy_chunks(state, ckpt.parent / "buffer", target / "buffer")
-        ds = dataset or state.get("dataset")
-        return cls("awr", EnvSpec.from_dict(state["env_spec"]), config=cfg, dataset=ds,
-                   offline=state.get("offline", False), run_dir=target, progress=progress, _state=state)
+        ds = dataset or cls._stored_dataset(state, ckpt)
+        return cls("awr", state["_env_spec"], config=cfg, dataset=ds,
+                   offline=bool(state.get("offline", False)), run_dir=target, progress=progress, _state=state)
+
+    @staticmethod
+    def _stored_dataset(state: dict, ckpt: Path) -> str | None:
+        """The dataset path a checkpoint recorded, used only when the file there is still the dataset the
+        run learned from (its recorded sha256): a checkpoint cannot choose which files we read."""
+        path = state.get("dataset")
+        if path is None:
+            return None
+        from awr_mimic.characters.clips import file_sha256
+
+        sha = state.get("dataset_sha256")
+        p = Path(path)
+        if isinstance(sha, str) and p.suffix == ".npz" and p.is_file() and file_sha256(p) == sha:
+            return str(p)
+        tag = f" (sha256 {sha[:12]})" if isinstance(sha, str) else ""
+        raise ConfigError(f"{ckpt}: the run learned from dataset {p.name!r}{tag}, which a checkpoint cannot "
+                          "choose to read: pass it with --dataset FILE")
 
     @staticmethod
     def _copy_chunks(state: dict, src: Path, dst: Path) -> None:
@@ -552,7 +599,7 @@ class Trainer:
             "kind": "run" if with_buffer else "slim",
             "algo": "awr",
             "config": self.cfg.to_dict(),
-            "env_spec": self.env_spec.to_dict(),
+            "env_spec": self.env_spec.stored().to_dict(),  # the clip by name, never a file path
             "space": dataclasses.asdict(self.space),
             "learner": self.algo.state_dict(),
             "buffer": self.algo.buffer.state_dict() if with_buffer else None,
@@ -563,6 +610,7 @@ class Trainer:
                         "inflight_weights": ({k: torch.from_numpy(np.array(v)) for k, v in inflight.items()}
                                              if inflight is not None else None)},
             "dataset": self.dataset_path,
+            "dataset_sha256": self.dataset_sha256,
             "offline": self.offline,
             "last_eval": self.last_eval,
         }
@@ -589,6 +637,16 @@ class Trainer:
         return path
 
     def _restore(self, state: dict) -> None:
+        try:
+            self._restore_state(state)
+        except AwrMimicError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise AwrMimicError(f"{state.get('path', 'checkpoint')}: cannot resume from it, damaged or not "
+                                f"from this awr-mimic ({type(exc).__name__}: {first})") from exc
+
+    def _restore_state(self, state: dict) -> None:
         self.algo.load_state_dict(state["learner"])
         self.algo.set_learning_rates(self.cfg.actor_lr, self.cfg.critic_lr)  # a resume may change them
         self.algo._sync_obs_norm()

@@ -94,6 +94,7 @@ def _portable(exc: BaseException) -> BaseException:
 class LocalSampler(Sampler):
     def __init__(self, env_spec: EnvSpec, policy_kwargs: dict | None, seed: int = 0,
                  workers: int | None = None, start_method: str | None = None, envs_per_worker: int = 1):
+        env_spec.check_clip(note=True)  # a clip stored by name and not here: one line, before any worker starts
         self.env_spec = env_spec
         self.seed = int(seed)
         self.num_workers = (os.cpu_count() or 1) if workers is None else int(workers)

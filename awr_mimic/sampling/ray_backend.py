@@ -145,6 +145,7 @@ class RaySampler(Sampler):
 
     def __init__(self, env_spec: EnvSpec, policy_kwargs: dict | None, seed: int = 0, workers: int | None = None,
                  envs_per_worker: int = 1, address: str | None = None, init_kwargs: dict | None = None):
+        env_spec.check_clip(note=True)  # before Ray starts or connects
         ray = import_ray()
         self._ray = ray
         self._lost = _lost_errors(ray)
