@@ -208,8 +208,9 @@ def load_checkpoint(path, best: bool = False, clip: str | None = None) -> dict:
     `path`: a checkpoint file, a run directory (its ``checkpoint.pt``, or ``best.pt`` with `best`),
     or the name of a shipped controller (``humanoid/walk``; an explicit path reaches a file of that
     name: ``./humanoid/walk``). `clip`: the user's clip (name or file), replacing the stored one.
-    Adds ``path`` (the file read), ``name`` (the controller name, or None) and the validated
-    ``_env_spec``, ``_config``, ``_dropped``, ``_space`` (awr_mimic.learning.untrusted.check_state).
+    Adds ``path`` (the file read) and ``name`` (the controller name, or None); the validated values
+    are attributes of the returned dict (a :class:`LoadedCheckpoint`): ``env_spec`` (EnvSpec),
+    ``config`` (AWRConfig, where/how to run at the defaults), ``dropped`` and ``space``.
     """
     from awr_mimic.learning.untrusted import check_state
 
@@ -223,10 +224,23 @@ def load_checkpoint(path, best: bool = False, clip: str | None = None) -> dict:
     if state["format"] != FORMAT:
         raise AwrMimicError(f"{p} is checkpoint format {state['format']!r}; this awr-mimic reads format {FORMAT}")
     state.setdefault("kind", "run" if state.get("buffer") is not None else "slim")
-    check_state(state, str(p), clip=clip)
-    state["path"] = str(p)
-    state["name"] = name
-    return state
+    checked = check_state(state, str(p), clip=clip)
+    out = LoadedCheckpoint(state)
+    out.env_spec, out.config, out.dropped, out.space = (checked.env_spec, checked.config, checked.dropped,
+                                                        checked.space)
+    out["path"] = str(p)
+    out["name"] = name
+    return out
+
+
+class LoadedCheckpoint(dict):
+    """A checkpoint's dict as stored (plus path and name), with its validated values as attributes;
+    saving it again writes the dict alone."""
+
+    env_spec: Any
+    config: Any
+    dropped: dict
+    space: Any
 
 
 def read_metadata(path) -> dict:
@@ -238,7 +252,7 @@ def read_metadata(path) -> dict:
 
 def file_state(state: dict) -> dict:
     """`state` without what loading added (path, name, format, the validated _ values)."""
-    return {k: v for k, v in state.items() if k not in ("path", "name", "format") and not k.startswith("_")}
+    return {k: v for k, v in state.items() if k not in ("path", "name", "format")}
 
 
 # -- named controllers ---------------------------------------------------------------
@@ -336,7 +350,7 @@ def open_policy(path, best: bool = False, clip: str | None = None) -> PolicyChec
     from awr_mimic.learning.networks import Policy
 
     state = load_checkpoint(path, best=best, clip=clip)
-    cfg, space = state["_config"], state["_space"]
+    cfg, space = state.config, state.space
     policy = Policy(space, **policy_kwargs(cfg))
     try:
         policy.load_state_dict(state["learner"]["actor"])
@@ -346,7 +360,7 @@ def open_policy(path, best: bool = False, clip: str | None = None) -> PolicyChec
     policy.eval()
     kind = state["kind"]
     shown = state["name"] or state["path"]
-    return PolicyCheckpoint(policy, state["_env_spec"], cfg, space,
+    return PolicyCheckpoint(policy, state.env_spec, cfg, space,
                             f"{'controller' if kind == 'controller' else 'checkpoint'} {shown}", state["path"],
                             state["name"], kind, dict(state.get("metadata") or {}))
 
@@ -396,10 +410,16 @@ METADATA_KEYS = ("normalized_return", "mean_return", "mean_length", "joint_angle
                  "failure_rate")
 
 
+def _stored_spec(state: dict) -> dict:
+    """The env spec to write: the validated one (clip by name, EnvSpec.stored) of a loaded checkpoint."""
+    spec = getattr(state, "env_spec", None)
+    return spec.stored().to_dict() if spec is not None else state["env_spec"]
+
+
 def slim_state(state: dict) -> dict:
     """A checkpoint without the buffer table: resume refills the buffer from new samples."""
     out = file_state(state)
-    out["env_spec"] = state["_env_spec"].stored().to_dict() if "_env_spec" in state else state["env_spec"]
+    out["env_spec"] = _stored_spec(state)
     out["buffer"] = None
     out["kind"] = "slim"
     return out
@@ -420,7 +440,7 @@ def controller_state(state: dict, metadata: dict | None = None) -> dict:
                 created=time.strftime("%Y-%m-%d"))
     meta.update(metadata or {})
     learner = state["learner"]
-    spec = state["_env_spec"].stored().to_dict() if "_env_spec" in state else state["env_spec"]
+    spec = _stored_spec(state)
     return {"kind": "controller", "algo": state.get("algo", "awr"), "config": state["config"],
             "env_spec": spec, "space": state["space"],
             "learner": {"actor": learner["actor"], "normalizer": learner.get("normalizer")},
@@ -438,7 +458,7 @@ def write_slim(run, out_path, controller: bool = False, best: bool = False, meta
     """
     state = load_checkpoint(run, best=best, clip=clip)
     if clip_name is not None:
-        state["_env_spec"] = state["_env_spec"].renamed_clip(clip_name)
+        state.env_spec = state.env_spec.renamed_clip(clip_name)
     if state["kind"] == "controller" and not controller:
         raise AwrMimicError(f"{state['path']} is a controller (policy only); a slim checkpoint needs a run "
                             "checkpoint (it keeps the critic and optimisers)")

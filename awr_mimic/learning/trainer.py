@@ -267,7 +267,7 @@ class Trainer:
         same_dir = target.resolve() == ckpt.parent.resolve()
         if not same_dir and (target / "checkpoint.pt").exists():
             raise ConfigError(f"{target} already holds a run; resume it with --resume {target} or pick another --out")
-        cfg, dropped = state["_config"], state["_dropped"]  # where/how to run: at the defaults
+        cfg, dropped = state.config, state.dropped  # where/how to run: at the defaults
         if changes:
             cfg, said = config_mod.resume_changes(cfg, changes)
             for line in said:
@@ -298,7 +298,7 @@ class Trainer:
         if not same_dir and state.get("buffer") is not None:
             cls._copy_chunks(state, ckpt.parent / "buffer", target / "buffer")
         ds = dataset or cls._stored_dataset(state, ckpt)
-        return cls("awr", state["_env_spec"], config=cfg, dataset=ds,
+        return cls("awr", state.env_spec, config=cfg, dataset=ds,
                    offline=bool(state.get("offline", False)), run_dir=target, progress=progress, _state=state)
 
     @staticmethod

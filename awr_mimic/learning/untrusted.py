@@ -307,21 +307,28 @@ def space_from_file(d, where: str):
     return SpaceInfo(obs_dim=obs_dim, discrete=discrete, act_dim=act_dim, low=bounds[0], high=bounds[1])
 
 
-def check_state(state: dict, where: str, clip: str | None = None) -> dict:
-    """Validate a loaded checkpoint dict in place: env_spec, config, space (one-line refusals).
+class Checked:
+    """What :func:`check_state` made of a file: ``env_spec`` (EnvSpec), ``config`` (AWRConfig with
+    the run fields at their defaults), ``dropped`` (the run fields the file set) and ``space``."""
 
-    Adds ``_env_spec`` (EnvSpec), ``_config`` (AWRConfig with run fields at their defaults),
-    ``_dropped`` (the run fields the file set) and ``_space`` (SpaceInfo)."""
+    __slots__ = ("env_spec", "config", "dropped", "space")
+
+    def __init__(self, env_spec, config, dropped, space):
+        self.env_spec, self.config, self.dropped, self.space = env_spec, config, dropped, space
+
+
+def check_state(state: dict, where: str, clip: str | None = None) -> Checked:
+    """Validate a loaded checkpoint dict: env_spec, config, space, kind, dataset (one-line refusals)."""
     kind = state.get("kind")
     if kind is not None and kind not in ("run", "slim", "controller"):
         raise refuse(where, "kind", kind, "expected run, slim or controller", ConfigError)
-    state["_env_spec"] = env_spec_from_file(state.get("env_spec"), where, clip=clip)
-    state["_config"], state["_dropped"] = config_from_file(state.get("config"), where)
-    state["_space"] = space_from_file(state.get("space"), where)
+    spec = env_spec_from_file(state.get("env_spec"), where, clip=clip)
+    cfg, dropped = config_from_file(state.get("config"), where)
+    space = space_from_file(state.get("space"), where)
     ds = state.get("dataset")
     if ds is not None and not isinstance(ds, str):
         raise refuse(where, "dataset", ds, "expected a file name", ConfigError)
-    return state
+    return Checked(spec, cfg, dropped, space)
 
 
 def describe_dropped(dropped: dict[str, Any], used: dict[str, Any]) -> str | None:
