@@ -157,7 +157,8 @@ def test_missing_dependency_is_one_line(missing, pendulum_run, tmp_path, monkeyp
     (["--out", "p.txt"], "use a .html file name (replay) or .onnx (policy)"),
     (["--out", "p.html", "--format", "onnx"], "use a .onnx file name"),
     (["--out", "p.onnx", "--seconds", "3"], "--seconds only shapes an HTML replay"),
-    (["--out", "p.onnx", "--clip", "run", "--dark"], "--dark, --clip only shape an HTML replay"),
+    (["--out", "p.onnx", "--random-start", "--dark"], "--random-start, --dark only shape an HTML replay"),
+    (["--out", "p.onnx", "--clip", "walk"], "--clip applies to motion-imitation policies"),
     (["--out", "p.onnx", "--parity-steps", "-1"], "--parity-steps must be >= 0"),
 ])
 def test_onnx_user_errors_are_one_line(extra, message, pendulum_run, tmp_path, monkeypatch, capsys):

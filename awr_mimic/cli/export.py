@@ -11,7 +11,7 @@ FORMATS = {".html": "html", ".htm": "html", ".onnx": "onnx"}
 # options that only shape an HTML replay: refused with --format onnx (None / False = not given)
 HTML_ONLY = {"seconds": "--seconds", "fps": "--fps", "track": "--track", "no_ghost": "--no-ghost",
              "ghost_offset": "--ghost-offset", "random_start": "--random-start", "dark": "--dark",
-             "character": "--character", "clip": "--clip"}
+             "character": "--character"}
 
 
 def add_arguments(parser):
@@ -110,15 +110,17 @@ def run_onnx(args) -> int:
     import torch
 
     import awr_mimic
-    from awr_mimic.learning.checkpoint import load_policy
+    from awr_mimic.learning.checkpoint import open_policy
     from awr_mimic.learning.onnx_export import export_onnx, random_observations
 
     torch.set_num_threads(1)  # one small forward per step
-    policy, spec, cfg = load_policy(args.checkpoint)
+    ck = open_policy(args.checkpoint, clip=args.clip)  # --clip: the parity episodes' clip (the model is clip-free)
+    policy, spec, cfg = ck.policy, ck.env_spec, ck.config
     seed = cfg.seed if args.seed is None else args.seed
     obs = env_observations(policy, spec, args.parity_steps, seed)
     rand = random_observations(policy, RANDOM_OBSERVATIONS, np.random.default_rng([seed, 1]))
-    meta = {"env": str(spec), "env_id": spec.id, "env_kwargs": json.dumps(spec.kwargs, default=str),
+    stored = spec.stored()  # the clip by name, as the checkpoint names it
+    meta = {"env": str(stored), "env_id": stored.id, "env_kwargs": json.dumps(stored.kwargs, default=str),
             "checkpoint": str(args.checkpoint), "awr_mimic_version": awr_mimic.__version__}
     info = export_onnx(policy, args.out, np.concatenate([obs, rand]), metadata=meta)
     size = f"{info['bytes'] / 1e6:.1f} MB" if info["bytes"] >= 1e5 else f"{info['bytes'] / 1e3:.1f} kB"
