@@ -4,14 +4,23 @@ One thread (``_loop``) advances the session in wall-clock time and pushes poses
 to the scene; GUI callbacks run in viser's thread pool and take the same lock,
 so pybullet is only ever touched by one thread at a time. GUI state and the
 scene are shared by every connected tab; a tab closing only drops its camera.
+
+The viewer only does what its page offers: the Clip control opens only the clips it lists (viser
+does not check a dropdown's value against its options), and the WebSocket accepts only connections
+from its own page (:func:`origin_problem`, hooked into viser's handshake by
+:func:`install_origin_guard`): another site open in the same browser cannot drive it.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import math
+import socket
+import sys
 import threading
 import time
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -49,11 +58,106 @@ def timeline_end(duration: float) -> float:
     return max(round(steps * TIME_STEP, 2), TIME_STEP)
 
 
+# ------------------------------------------------------------ who may connect
+
+_EXTRA_HOSTS: set[str] = set()  # --allow-host names, for every viewer of this process
+_GUARD_LOCK = threading.Lock()
+
+
+def trusted_hostname(name: str | None, extra=()) -> bool:
+    """A name a page of this viewer can be served under without DNS rebinding: an IP address,
+    localhost, this machine's own name, or one the user allowed (--allow-host)."""
+    if not name:
+        return False
+    name = name.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    own = {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return name in own or name in {h.lower() for h in extra} or name in _EXTRA_HOSTS
+
+
+def origin_problem(origin: str | None, host: str | None, extra=()) -> str | None:
+    """Why a WebSocket handshake with these Origin and Host headers is not from this viewer's page
+    (None: it is). The page's Origin must be the address it was served from (the Host the browser
+    sent), and that address must be this machine's (no DNS rebinding)."""
+    if not host:
+        return "no Host header"
+    if not origin:
+        return "no Origin header (a browser always sends one)"
+    o = urlsplit(origin)
+    if o.scheme not in ("http", "https") or not o.netloc:
+        return f"Origin {origin!r} is not a web page"
+    if o.netloc.lower() != host.lower():
+        return f"Origin {origin!r} is another site than this viewer ({host})"
+    if not trusted_hostname(o.hostname, extra):
+        return f"{host} is not a name of this machine (add it with --allow-host)"
+    return None
+
+
+def _guarded(process_request):
+    """viser's process_request, behind the Origin/Host check for WebSocket upgrades."""
+    import http
+
+    def check(connection, request):
+        h = request.headers
+        if h.get("Upgrade", "").lower() == "websocket":
+            why = origin_problem(h.get("Origin"), h.get("Host"))
+            if why is not None:
+                print(f"awr-mimic view: refused a connection: {why}", file=sys.stderr, flush=True)
+                return connection.respond(http.HTTPStatus.FORBIDDEN, f"awr-mimic viewer: {why}\n")
+        return process_request(connection, request) if process_request is not None else None
+
+    return check
+
+
+class _Proxy:
+    """Stands in for a module, overriding some attributes."""
+
+    def __init__(self, real, **override):
+        self._real, self._override = real, override
+
+    def __getattr__(self, name):
+        if name in self._override:
+            return self._override[name]
+        return getattr(self._real, name)
+
+
+def install_origin_guard() -> None:
+    """Check every WebSocket handshake of viser's servers in this process (idempotent).
+
+    viser (1.x) serves its page and its WebSocket on one port with ``websockets.asyncio.server.serve``
+    and a ``process_request`` hook of its own, and checks no Origin. Its module refers to
+    ``websockets`` as a global; it is replaced by a proxy whose ``asyncio.server.serve`` wraps that
+    hook with :func:`origin_problem`, so a refused handshake gets HTTP 403 before viser sees it.
+    """
+    from viser.infra import _infra
+
+    with _GUARD_LOCK:
+        real = _infra.websockets
+        if isinstance(real, _Proxy):
+            return
+        serve = real.asyncio.server.serve
+
+        def guarded_serve(*args, **kwargs):
+            kwargs["process_request"] = _guarded(kwargs.get("process_request"))
+            return serve(*args, **kwargs)
+
+        server = _Proxy(real.asyncio.server, serve=guarded_serve)
+        _infra.websockets = _Proxy(real, asyncio=_Proxy(real.asyncio, server=server))
+
+
 class ViewerApp:
     def __init__(self, session, host: str = "127.0.0.1", port: int = 8080, ghost: bool = True,
                  ghost_offset: float = 0.0, follow: bool = True, speed: float = 1.0, fps: float = 30.0,
-                 push_strength: float = 30.0, playing: bool = True, environment_map: bool = False):
+                 push_strength: float = 30.0, playing: bool = True, environment_map: bool = False,
+                 allow_hosts=()):
         self.session = session
+        self.allow_hosts = tuple(allow_hosts)
         self.host = host
         self.requested_port = port
         self.fps = float(fps)
@@ -76,6 +180,8 @@ class ViewerApp:
     def start(self) -> "ViewerApp":
         import viser
 
+        install_origin_guard()
+        _EXTRA_HOSTS.update(h.lower() for h in self.allow_hosts)
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints its own banner; we print the URL
             self.server = viser.ViserServer(host=self.host, port=self.requested_port, verbose=False)
         self.port = self.server.get_port()
@@ -177,7 +283,7 @@ class ViewerApp:
             self.timeline = gui.add_slider("Time (s)", min=0.0, max=timeline_end(s.duration), step=TIME_STEP,
                                            initial_value=0.0, disabled=s.kind != "motion",
                                            hint="scrub the clip (motion playback)")
-            self.clip_dropdown = gui.add_dropdown("Clip", options=self._clip_options(), initial_value=s.clip.name)
+            self.clip_dropdown = gui.add_dropdown("Clip", options=self._clip_options(), initial_value=self._clip_label)
 
         with gui.add_folder("View"):
             self.follow = gui.add_checkbox("Camera follow", initial_value=bool(init["follow"]))
@@ -237,12 +343,25 @@ class ViewerApp:
         return f"**{s.character.name}** · {what}"
 
     def _clip_options(self) -> list[str]:
+        """The Clip control's labels; ``self._clip_values`` maps each to what the session opens (a
+        registered clip's name, or the file the user gave on the command line). Nothing else opens."""
+        from pathlib import Path
+
         from awr_mimic.characters import list_clips
+        from awr_mimic.characters.clips import is_clip_path
 
         names = [e.name for e in list_clips(self.session.character)]
-        if self.session.clip.name not in names:
-            names.append(self.session.clip.name)
-        return names
+        self._clip_values = {n: n for n in names}
+        label = self.session.clip.name
+        source = getattr(self.session, "clip_source", None)
+        if isinstance(source, str) and is_clip_path(source):  # the user's file: it stays reachable
+            if label in self._clip_values:
+                label = f"{label} ({Path(source).name})"
+            self._clip_values[label] = source
+        elif label not in self._clip_values:
+            self._clip_values[label] = source or label
+        self._clip_label = label
+        return list(self._clip_values)
 
     # ------------------------------------------------------------ callbacks
 
@@ -275,16 +394,24 @@ class ViewerApp:
             self._redraw(update_timeline=False, text=True)
 
     def _on_clip(self, event):
-        name = self.clip_dropdown.value
-        if name == self.session.clip.name:
+        label = self.clip_dropdown.value
+        if label == self._clip_label:
             return
         with self.lock:
+            if label not in self._clip_values:  # viser does not check a value against the options
+                print(f"awr-mimic view: refused clip {label!r}: not one of the Clip control's options",
+                      file=sys.stderr, flush=True)
+                self.server.add_notification("Not a clip of this viewer", f"{label!r} is not in the list",
+                                             color="red")
+                self.clip_dropdown.value = self._clip_label
+                return
             try:
-                self.session.set_clip(name)
+                self.session.set_clip(self._clip_values[label])
             except Exception as exc:  # a broken clip file: say so in the GUI, keep the old clip
                 self.server.add_notification("Cannot load clip", str(exc).splitlines()[0], color="red")
-                self.clip_dropdown.value = self.session.clip.name
+                self.clip_dropdown.value = self._clip_label
                 return
+            self._clip_label = label
             self.timeline.max = timeline_end(self.session.duration)
             self._redraw(text=True)
 

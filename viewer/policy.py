@@ -18,24 +18,29 @@ def _unwrap_mimic(env):
     return base
 
 
-def load_checkpoint(path: str | Path, deterministic: bool = True):
-    """(make_env(clip) -> MimicEnv, policy(obs, env) -> action, description) from a learner checkpoint,
-    or a shipped controller by name (``humanoid/walk``; a path on disk wins)."""
+def load_checkpoint(path: str | Path, deterministic: bool = True, clip: str | None = None):
+    """(make_env(clip) -> MimicEnv, policy(obs, env) -> action, env spec) from a learner checkpoint,
+    or a shipped controller by name (``humanoid/walk``; ``./humanoid/walk`` for a folder of that name).
+    `clip`: the user's clip (a name or their copy of the file), e.g. for a controller shipped without it."""
+    make_env, act, ck = _open(path, deterministic, clip)
+    return make_env, act, ck.env_spec
+
+
+def _open(path, deterministic: bool = True, clip: str | None = None):
     import torch
 
     from awr_mimic.learning.checkpoint import check_compatible, open_policy
-    from awr_mimic.learning.envspec import EnvSpec
     from awr_mimic.learning.networks import SpaceInfo
 
     torch.set_num_threads(1)  # one forward pass per control step: threads only add overhead
-    ck = open_policy(path)
+    ck = open_policy(path, clip=clip)
     policy, spec = ck.policy, ck.env_spec
     if not spec.is_mimic:
         raise AwrMimicError(f"{path}: the viewer shows awr_mimic/Mimic-v0 checkpoints, this one is for {spec.id}")
     space = policy.space
 
     def make_env(clip: str | None):
-        used = EnvSpec(spec.id, {**spec.kwargs, "clip": clip}) if clip else spec
+        used = spec.with_clip(clip, note=False) if clip else spec  # the Clip control's choices, or the user's
         env = _unwrap_mimic(used.make())
         try:
             check_compatible(ck, SpaceInfo.from_env(env), used)  # one line, not a shape error mid-step
@@ -47,7 +52,7 @@ def load_checkpoint(path: str | Path, deterministic: bool = True):
     def act(obs, env):
         return space.to_env_action(policy.act(obs, None, deterministic=deterministic))
 
-    return make_env, act, spec
+    return make_env, act, ck
 
 
 def make_session(checkpoint: str | None = None, character: str | None = None, clip: str | None = None,
@@ -64,11 +69,8 @@ def make_session(checkpoint: str | None = None, character: str | None = None, cl
     if checkpoint is not None:
         if character is not None:
             raise AwrMimicError("--character comes from the checkpoint; pass either --checkpoint or --character")
-        make_env, act, spec = load_checkpoint(checkpoint)
-        from awr_mimic.learning.checkpoint import resolve_checkpoint
-
-        _path, name = resolve_checkpoint(checkpoint)
-        return PhysicsSession(make_env, act, policy_name=name or Path(checkpoint).name, clip=clip,
+        make_env, act, ck = _open(checkpoint, clip=clip)
+        return PhysicsSession(make_env, act, policy_name=ck.name or Path(checkpoint).name, clip=clip,
                               random_start=random_start, seed=seed)
     import awr_mimic
     from awr_mimic.characters import get_character

@@ -72,6 +72,7 @@ class PhysicsSession:
         if self.env is not None:
             self.env.close()
         self.env = env
+        self.clip_source = clip  # what was asked for: a registered name, the user's file, or None
         self.character = env.character
         self.clip = env.clip
         self.skeleton = env.character.skeleton
@@ -235,6 +236,7 @@ class MotionSession:
         if clip is None:
             raise ConfigError(f"character {self.character.name!r} has no default clip; pass --clip")
         self.clip = load_clip(self.character, clip)
+        self.clip_source = clip
         self.reset(self.random_start)
 
     def reset(self, random_start: bool | None = None) -> None:

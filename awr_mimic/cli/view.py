@@ -22,13 +22,19 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None, help="seed of the random starts")
     parser.add_argument("--env-map", action="store_true",
                         help="image-based lighting (nicer; slow to start under software WebGL)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="another host name the page may be opened under (e.g. behind a proxy); IP addresses, "
+                             "localhost and this machine's name always work, other sites' pages never connect")
 
 
 def add_source_arguments(parser):
     """What to show: shared by view, render and export."""
-    parser.add_argument("--checkpoint", metavar="PATH", help="a learner checkpoint (.pt, or a run directory)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="a learner checkpoint (.pt, or a run directory), or a shipped controller by name "
+                             "(humanoid/walk; ./humanoid/walk is a folder of that name)")
     parser.add_argument("--character", help="character to play a clip of, without a checkpoint (default humanoid)")
-    parser.add_argument("--clip", help="clip name or file (with a checkpoint: switches the reference clip)")
+    parser.add_argument("--clip", help="clip name or file (with a checkpoint: switches the reference clip, or is "
+                                       "your copy of the clip a controller was shipped without)")
 
 
 def check_dependencies(*modules: str) -> None:
@@ -71,4 +77,5 @@ def run(args) -> int:
     return run_viewer(
         session, host=args.host, port=args.port, ghost=not args.no_ghost, ghost_offset=args.ghost_offset,
         follow=not args.no_follow, speed=args.speed, playing=not args.paused, environment_map=args.env_map,
+        allow_hosts=args.allow_host,
     )
