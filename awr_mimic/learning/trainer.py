@@ -284,7 +284,7 @@ class Trainer:
         cores = os.cpu_count() or 1
         made_with = cores if recorded is None else recorded
         if workers is not None:
-            if workers != made_with and state.get("buffer") is not None:
+            if workers != made_with and made_with <= cores and state.get("buffer") is not None:
                 raise ConfigError(f"run was made with {made_with} workers; resuming with {workers} "
                                   "would change its samples (same seed + worker count = same run)")
             run["workers"] = workers
