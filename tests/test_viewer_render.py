@@ -58,5 +58,51 @@ def test_tiny_renderer_fallback(tmp_path):
 def test_bad_extension_is_one_line_error(tmp_path):
     from awr_mimic_viewer.render import check_output
 
-    with pytest.raises(AwrMimicError, match=r"\.mp4 or \.gif"):
+    with pytest.raises(AwrMimicError, match=r"\.mp4, \.gif or \.webp"):
         check_output(tmp_path / "video.avi")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp"])
+def test_gif_and_webp_have_the_frames_asked_for(tmp_path, suffix):
+    from PIL import Image
+
+    from awr_mimic_viewer.policy import make_session
+    from awr_mimic_viewer.render import render_video
+
+    session = make_session(character="humanoid", clip="walk", track=True)  # physics + ghost
+    out = tmp_path / f"walk{suffix}"
+    try:
+        stats = render_video(session, out, seconds=0.6, width=96, height=72, fps=10)
+    finally:
+        session.close()
+    with Image.open(out) as im:
+        assert stats.frames == 6 and im.n_frames == 6 and im.size == (96, 72)
+        im.seek(5)
+        im.load()
+        assert im.info.get("loop") == 0 and im.info.get("duration") == 100
+        assert np.asarray(im.convert("RGB")).std() > 10  # not blank
+
+
+def test_readme_defaults_for_gif_and_webp():
+    from awr_mimic_viewer.render import video_defaults
+
+    assert video_defaults("a.mp4") == (5.0, 640, 480, 30.0)
+    assert video_defaults("a.webp") == video_defaults("a.GIF") == (4.0, 400, 300, 15.0)
+    assert video_defaults("a.webp", seconds=2, fps=10) == (2, 400, 300, 10)
+
+
+def test_cli_webp_quality(tmp_path, capsys):
+    from PIL import Image
+
+    from awr_mimic.cli import main
+
+    assert main(["render", "--character", "humanoid", "--clip", "walk", "--out", str(tmp_path / "w.gif"),
+                 "--quality", "50"]) == 2
+    assert "--quality applies to .webp" in capsys.readouterr().err
+    out = tmp_path / "w.webp"
+    assert main(["render", "--character", "humanoid", "--clip", "walk", "--out", str(out), "--seconds", "0.4",
+                 "--width", "64", "--height", "48", "--quality", "30"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"wrote {out} (") and "6 frames 64x48" in line  # 0.4 s at the default 15 fps
+    with Image.open(out) as im:
+        assert im.n_frames == 6

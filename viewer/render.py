@@ -1,5 +1,9 @@
 """Headless video of a session, with the reference ghost: `awr-mimic render`.
 
+Formats by extension: ``.mp4`` (H.264), ``.gif``, ``.webp`` (animated, lossy, Pillow). GIF and
+WebP are for pages such as a README: :func:`video_defaults` makes them short, small and slow
+(4 s, 400x300, 15 fps: a few hundred KB of WebP); MP4 keeps 5 s, 640x480, 30 fps.
+
 Frames are drawn by pybullet in a client of their own (the env's physics client
 is untouched): every link mesh becomes a visual-only body, posed each frame from
 the session's :class:`~awr_mimic_viewer.meshes.Pose`, so the video shows exactly
@@ -25,7 +29,10 @@ from awr_mimic.errors import AwrMimicError
 from awr_mimic_viewer.meshes import LinkMesh, Pose, build_link_meshes, character_link_meshes
 from awr_mimic_viewer.session import camera_offset, character_size, frame_steps, side_axis, up_vector
 
-VIDEO_SUFFIXES = (".mp4", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".gif", ".webp")
+# per format: seconds, width, height, fps (explicit arguments win)
+DEFAULTS = {".mp4": (5.0, 640, 480, 30.0), ".gif": (4.0, 400, 300, 15.0), ".webp": (4.0, 400, 300, 15.0)}
+WEBP_QUALITY = 60  # lossy quality 0-100 (Pillow's default is 80)
 CHARACTER_RGBA = (0.84, 0.55, 0.33, 1.0)
 GHOST_RGBA = (0.35, 0.63, 1.0, 0.35)
 
@@ -150,55 +157,80 @@ def session_meshes(session) -> dict[int, LinkMesh]:
 def check_output(out: str | os.PathLike) -> Path:
     out = Path(out)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise AwrMimicError(f"{out}: the video format comes from the extension: use .mp4 or .gif")
+        raise AwrMimicError(f"{out}: the video format comes from the extension: use .mp4, .gif or .webp")
     if not out.parent.exists():
         raise AwrMimicError(f"{out.parent}: no such directory")
     return out
 
 
+def video_defaults(out: str | os.PathLike, seconds: float | None = None, width: int | None = None,
+                   height: int | None = None, fps: float | None = None) -> tuple[float, int, int, float]:
+    """(seconds, width, height, fps) for `out`'s format, each None replaced by the format's default."""
+    d = DEFAULTS.get(Path(out).suffix.lower(), DEFAULTS[".mp4"])
+    return tuple(d[i] if v is None else v for i, v in enumerate((seconds, width, height, fps)))
+
+
 class _Writer:
-    def __init__(self, out: Path, fps: float):
+    def __init__(self, out: Path, fps: float, quality: int | None = None):
         self.out, self.fps = out, fps
-        self.gif = out.suffix.lower() == ".gif"
+        suffix = out.suffix.lower()
+        self.gif, self.webp = suffix == ".gif", suffix == ".webp"
+        self.quality = WEBP_QUALITY if quality is None else int(quality)
         self.frames: list[np.ndarray] = []
         self._writer = None
-        if not self.gif:
+        if not (self.gif or self.webp):
             import imageio.v2 as imageio
 
             self._writer = imageio.get_writer(str(out), fps=fps, codec="libx264", quality=7,
                                               pixelformat="yuv420p", ffmpeg_log_level="error")
 
     def append(self, frame: np.ndarray):
-        if self.gif:
+        if self._writer is None:
             self.frames.append(frame)
         else:
             self._writer.append_data(frame)
 
     def close(self):
-        if self.gif:
+        if self.gif and self.frames:
             import imageio.v3 as iio
 
-            iio.imwrite(str(self.out), np.stack(self.frames), duration=1000.0 / self.fps, loop=0)
+            # GIF counts hundredths of a second: the nearest (Pillow would round 66.7 ms down to 60)
+            iio.imwrite(str(self.out), np.stack(self.frames), duration=max(10, 10 * round(100.0 / self.fps)),
+                        loop=0)
+        elif self.webp and self.frames:
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in self.frames]
+            # whole-millisecond frame times (the format's unit); method 6 would be 10x slower for 1% smaller
+            images[0].save(str(self.out), format="WEBP", save_all=True, append_images=images[1:],
+                           duration=int(round(1000.0 / self.fps)), loop=0, quality=self.quality, method=4)
         elif self._writer is not None:
             self._writer.close()
 
 
-def render_video(session, out: str | os.PathLike, seconds: float = 5.0, width: int = 640, height: int = 480,
-                 fps: float = 30.0, ghost: bool = True, ghost_offset: float = 0.0, egl: bool = True,
-                 progress=None) -> RenderStats:
-    """Write `seconds` of the session to `out` (.mp4 or .gif) at `fps`; returns frame count, time and renderer."""
+def render_video(session, out: str | os.PathLike, seconds: float | None = None, width: int | None = None,
+                 height: int | None = None, fps: float | None = None, ghost: bool = True, ghost_offset: float = 0.0,
+                 egl: bool = True, progress=None, quality: int | None = None) -> RenderStats:
+    """Write `seconds` of the session to `out` (.mp4, .gif or .webp) at `fps`; returns frame count, time and
+    renderer. None takes the format's default (:func:`video_defaults`); `quality` is WebP's lossy quality
+    (0-100, default 60)."""
     out = check_output(out)
+    seconds, width, height, fps = video_defaults(out, seconds, width, height, fps)
     if seconds <= 0 or fps <= 0:
         raise AwrMimicError("--seconds and --fps must be positive")
+    if quality is not None and not 0 <= quality <= 100:
+        raise AwrMimicError(f"--quality must be 0-100, got {quality}")
     if width < 16 or height < 16 or width > 4096 or height > 4096:
         raise AwrMimicError(f"video size must be 16-4096 pixels a side, got {width}x{height}")
+    if round(seconds * fps) < 1:
+        raise AwrMimicError(f"{seconds:g} s at {fps:g} fps is less than one frame")
     start = time.perf_counter()
     show_ghost = ghost and session.kind == "physics"
     drawer = FrameRenderer(session_meshes(session), session.character.up_axis, width, height, ghost=show_ghost,
                            egl=egl)
     n = int(round(seconds * fps))
     side = side_axis(session.character.up_axis)
-    writer = _Writer(out, fps)
+    writer = _Writer(out, fps, quality)
     try:
         for i in frame_steps(session, n, fps):
             g = session.ghost_pose() if show_ghost else None
