@@ -147,6 +147,10 @@ def test_cli_json_keys_and_saving_into_a_controller(tmp_path, monkeypatch, capsy
         assert push[direction]["survived_N"] == 0.0 and push[direction]["failed_N"] == 5000.0
     assert "backward" not in push
 
+    import torch
+
+    before, after = (torch.load(x, map_location="cpu", weights_only=True) for x in (shipped, d / "walk.pt"))
+    assert set(after) == set(before)  # nothing that loading adds is written back
     meta = load_checkpoint(d / "walk.pt")["metadata"]
     assert meta["push"]["left"]["failed_N"] == 5000.0 and meta["normalized_return"] > 0.9  # the rest kept
     assert main(["controllers"]) == 0

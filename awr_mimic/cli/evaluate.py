@@ -136,17 +136,16 @@ def save_push(path, push: dict) -> str:
     import time
 
     from awr_mimic.errors import ConfigError
-    from awr_mimic.learning.checkpoint import load_checkpoint, save_checkpoint
+    from awr_mimic.learning.checkpoint import file_state, load_checkpoint, save_checkpoint
 
     state = load_checkpoint(path)
     if state["kind"] != "controller":
         raise ConfigError(f"--save-push writes a controller's metadata; {state['path']} is a {state['kind']} "
                           "checkpoint (make a controller with: awr-mimic slim RUN --controller --out FILE)")
-    written = state.pop("path")
-    for k in ("name", "format"):
-        state.pop(k, None)
-    state["metadata"] = {**(state.get("metadata") or {}), "push": {**push, "measured": time.strftime("%Y-%m-%d")}}
-    save_checkpoint(written, state)
+    written = state["path"]
+    new = file_state(state)  # as stored: without what loading added
+    new["metadata"] = {**(new.get("metadata") or {}), "push": {**push, "measured": time.strftime("%Y-%m-%d")}}
+    save_checkpoint(written, new)
     return written
 
 
