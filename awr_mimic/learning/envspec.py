@@ -93,8 +93,9 @@ class EnvSpec:
             if is_clip_path(clip):
                 p = Path(clip).expanduser()
                 if note and p.is_file() and origin.get("sha256") and clip_sha256(p) != origin["sha256"]:
-                    print(f"note: {clip} differs from the {_clip_label(origin)} this policy was trained on "
-                          f"(sha256 {origin['sha256'][:12]}); it tracks your file", file=sys.stderr, flush=True)
+                    print(f"note: {clip} differs from {_clip_label(origin) or 'the clip file'}, the clip this policy "
+                          f"was trained on (sha256 {origin['sha256'][:12]}); it tracks your file", file=sys.stderr,
+                          flush=True)
             elif clip != origin.get("name"):
                 origin = None  # another registered clip altogether
         return EnvSpec(self.id, {**self.kwargs, "clip": clip}, origin)
@@ -124,8 +125,8 @@ class EnvSpec:
             except OSError:
                 return
             if not same:
-                print(f"note: {entry.path} differs from the {made or 'clip'} this policy was trained on "
-                      f"(sha256 {sha[:12]})", file=sys.stderr, flush=True)
+                print(f"note: {entry.path} differs from {made or 'the clip file'}, the clip this policy was trained "
+                      f"on (sha256 {sha[:12]})", file=sys.stderr, flush=True)
 
     def stored(self) -> "EnvSpec":
         """What a checkpoint stores: the clip (and character) by name, never a file path.
