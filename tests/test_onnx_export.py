@@ -144,6 +144,49 @@ def test_nothing_is_written_when_parity_fails(pendulum_run, tmp_path):
     assert not (tmp_path / "p.onnx").exists()
 
 
+def _perturb(policy, what):
+    import torch
+
+    with torch.no_grad():
+        if what == "weight":
+            layers = [m for m in policy.net.modules() if isinstance(m, torch.nn.Linear)]
+            layers[-1].weight[0, 0] += 0.05
+        else:  # the normaliser's statistics
+            policy.obs_norm.mean[0] += 0.5 * policy.obs_norm.std[0]
+
+
+@pytest.mark.parametrize("what", ["weight", "normaliser"])
+def test_a_graph_that_differs_from_the_policy_fails_the_parity_check(what, pendulum_run, tmp_path, monkeypatch):
+    """The check compares two computations: a model built from other numbers than the policy's is caught at the
+    default tolerance (not only with a tolerance of -1)."""
+    import copy
+
+    from awr_mimic.errors import AwrMimicError
+    from awr_mimic.learning import onnx_export
+    from awr_mimic.learning.checkpoint import load_policy
+
+    policy, spec, _cfg = load_policy(pendulum_run)
+    obs = np.concatenate([_env_observations(spec, policy, steps=64),
+                          onnx_export.random_observations(policy, 32, np.random.default_rng(0))])
+    sess = onnx_export.session(onnx_export.policy_to_onnx(policy).SerializeToString())
+    assert onnx_export.parity(policy, sess, obs) <= onnx_export.TOLERANCE
+    exported = copy.deepcopy(policy)
+    _perturb(policy, what)  # the torch policy changes after export
+    assert onnx_export.parity(policy, sess, obs) > 100 * onnx_export.TOLERANCE
+
+    real = onnx_export.policy_to_onnx
+
+    def stale(p, metadata=None):  # export_onnx given a graph of other weights than the policy it checks against
+        q = copy.deepcopy(p)
+        _perturb(q, what)
+        return real(q, metadata)
+
+    monkeypatch.setattr(onnx_export, "policy_to_onnx", stale)
+    with pytest.raises(AwrMimicError, match=r"max \|onnx - torch\| = .* exceeds 0.0001; .* not written"):
+        onnx_export.export_onnx(exported, tmp_path / "p.onnx", obs)
+    assert not (tmp_path / "p.onnx").exists()
+
+
 @pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
 def test_missing_dependency_is_one_line(missing, pendulum_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, missing, None)  # `import <missing>` raises ImportError

@@ -49,3 +49,28 @@ def test_presets_default_to_auto_and_old_configs_still_load():
     # config.yaml of runs before the change: autocast_bf16 true meant the preset's bf16
     assert apply_overrides(AWRConfig(), {"autocast_bf16": True}).precision == "auto"
     assert apply_overrides(AWRConfig(), {"autocast_bf16": "false"}).precision == "fp32"
+
+
+@pytest.mark.parametrize("requested, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_the_learner_trains_in_the_chosen_precision(requested, dtype):
+    """The choice reaches the update: the actor's and critic's layers compute in that dtype during an
+    iteration of the Trainer (and the weights stay float32, as the optimisers keep them)."""
+    from awr_mimic import Trainer
+
+    cfg = {"precision": requested, "hidden": (16,), "samples_per_iter": 64, "actor_steps": 3, "critic_steps": 3,
+           "eval_every": 0, "buffer_size": 500}
+    with Trainer("awr", env="Pendulum-v1", seed=0, config=cfg, workers=0) as t:
+        assert t.algo.precision == requested
+        seen = {"actor": set(), "critic": set()}
+        hooks = []
+        for name, net in (("actor", t.algo.actor.net), ("critic", t.algo.critic.net)):
+            for m in net.modules():
+                if isinstance(m, torch.nn.Linear):
+                    hooks.append(m.register_forward_hook(
+                        lambda mod, inp, out, name=name: seen[name].add(out.dtype) if torch.is_grad_enabled()
+                        else None))
+        t.train(iterations=1)
+        for h in hooks:
+            h.remove()
+        assert seen == {"actor": {dtype}, "critic": {dtype}}, seen  # gradient steps of both nets
+        assert all(p.dtype == torch.float32 for p in t.algo.actor.parameters())
