@@ -401,14 +401,13 @@ class ViewerApp:
             if label not in self._clip_values:  # viser does not check a value against the options
                 print(f"awr-mimic view: refused clip {label!r}: not one of the Clip control's options",
                       file=sys.stderr, flush=True)
-                self.server.add_notification("Not a clip of this viewer", f"{label!r} is not in the list",
-                                             color="red")
+                self._notify("Not a clip of this viewer", f"{label!r} is not in the list")
                 self.clip_dropdown.value = self._clip_label
                 return
             try:
                 self.session.set_clip(self._clip_values[label])
             except Exception as exc:  # a broken clip file: say so in the GUI, keep the old clip
-                self.server.add_notification("Cannot load clip", str(exc).splitlines()[0], color="red")
+                self._notify("Cannot load clip", str(exc).splitlines()[0])
                 self.clip_dropdown.value = self._clip_label
                 return
             self._clip_label = label
@@ -489,11 +488,19 @@ class ViewerApp:
             self._accumulator = 0.0
 
     def _notify_error(self, exc):
+        self._notify("Viewer error", str(exc).splitlines()[0] if str(exc) else repr(exc))
+
+    def _notify(self, title: str, body: str) -> None:
+        """A red notification in every open tab (viser's notifications are per client)."""
         try:
-            self.server.add_notification("Viewer error", str(exc).splitlines()[0] if str(exc) else repr(exc),
-                                         color="red")
-        except Exception:
-            pass
+            clients = list(self.server.get_clients().values())
+        except Exception:  # noqa: BLE001
+            return
+        for client in clients:
+            try:
+                client.add_notification(title, body, color="red")
+            except Exception:  # noqa: BLE001 - a tab closing meanwhile
+                pass
 
     def _redraw(self, update_timeline: bool = True, text: bool = False):
         s = self.session
