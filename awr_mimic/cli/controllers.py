@@ -6,6 +6,11 @@ HELP = "list the shipped controllers (policies you can load by name, e.g. --chec
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.epilog = ("A name such as humanoid/walk always loads the shipped controller, even beside a folder of "
+                     "that name; reach a file or folder with an explicit path: ./humanoid/walk, an absolute path, "
+                     "or a name ending in .pt. A controller shipped without its clip (dog/trot) says which clip "
+                     "it tracks: pass your copy with --clip PATH or put it at motions/<character>/<clip>.txt "
+                     "(docs/deploy.md).")
 
 
 def _num(v, fmt: str, scale: float = 1.0) -> str:
