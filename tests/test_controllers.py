@@ -58,7 +58,7 @@ def test_listing(shipped, capsys, monkeypatch, tmp_path):
     assert out.startswith("no controllers shipped yet") and len(out.strip().splitlines()) == 1
 
 
-def test_a_name_resolves_and_a_path_on_disk_wins(shipped, tmp_path):
+def test_a_name_resolves_to_the_shipped_file_and_a_path_needs_dot_slash(shipped, tmp_path):
     assert looks_like_name("humanoid/walk") and not looks_like_name("runs/x/best.pt")
     assert not looks_like_name("/abs/walk") and not looks_like_name("walk")
     state = load_checkpoint("humanoid/walk")
@@ -67,11 +67,13 @@ def test_a_name_resolves_and_a_path_on_disk_wins(shipped, tmp_path):
     ck = open_policy("humanoid/walk")
     assert ck.label == "controller humanoid/walk" and ck.space.obs_dim == 362
 
-    # ./humanoid/walk on disk (a run directory) wins over the shipped controller
+    # a same-named folder on disk does not take over the name; ./humanoid/walk reaches it
     make_controller(tmp_path / "humanoid" / "walk" / "checkpoint.pt", HUMANOID_WALK, 5, 28)
     path, name = resolve_checkpoint("humanoid/walk")
+    assert name == "humanoid/walk" and open_policy("humanoid/walk").space.obs_dim == 362
+    path, name = resolve_checkpoint("./humanoid/walk")
     assert name is None and path.resolve() == tmp_path.resolve() / "humanoid" / "walk" / "checkpoint.pt"
-    assert open_policy("humanoid/walk").space.obs_dim == 5
+    assert open_policy("./humanoid/walk").space.obs_dim == 5
 
 
 def test_an_unknown_name_suggests_close_ones(shipped, capsys):

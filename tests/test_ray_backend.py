@@ -107,7 +107,7 @@ def test_training_survives_a_dead_actor_logs_the_loss_and_resumes(tmp_path):
     assert [int(r["lost_samples"]) for r in rows] == [0, 200, 200]
     assert [int(r["actor_restarts"]) for r in rows] == [0, 1, 1]
     # a new driver continues from the checkpoint, counters included
-    with Trainer.resume(run) as t2:
+    with Trainer.resume(run, backend="ray") as t2:
         assert t2.cfg.backend == "ray" and t2.iteration == 3 and t2.sampler.lost_samples == 200
         t2.train(iterations=1)
         assert t2.iteration == 4

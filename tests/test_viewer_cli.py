@@ -23,7 +23,7 @@ def test_view_module_imports_light():
 @pytest.mark.parametrize("argv, message", [
     (["view", "--character", "humanid"], "did you mean 'humanoid'"),
     (["view", "--clip", "spinkik"], "did you mean 'spinkick'"),
-    (["render", "--clip", "walk", "--out", "x.avi"], ".mp4 or .gif"),
+    (["render", "--clip", "walk", "--out", "x.avi"], ".mp4, .gif or .webp"),
     (["export", "--clip", "walk", "--out", "x.txt"], "html"),
     (["view", "--checkpoint", "/no/such.pt"], "checkpoint not found"),
     (["view", "--speed", "9"], "--speed"),
