@@ -63,7 +63,7 @@ def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, se
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {episodes}")
-    ck = open_policy(path, best=best)
+    ck = open_policy(path, best=best, clip=clip)
     policy, spec, cfg = ck.policy, ck.env_spec, ck.config
     check_character(ck, character)
     if clip is not None:
@@ -99,7 +99,7 @@ def push_checkpoint(path, settings=None, workers: int | None = None, character: 
     from awr_mimic.sampling.push import PushSettings, push_test
 
     settings = settings or PushSettings()
-    ck = open_policy(path, best=best)
+    ck = open_policy(path, best=best, clip=clip)
     spec = ck.env_spec
     check_character(ck, character)
     if not spec.is_mimic:
@@ -169,7 +169,7 @@ def run(args) -> int:
     from awr_mimic.errors import ConfigError
     from awr_mimic.learning.checkpoint import resolve_checkpoint
 
-    path, name = resolve_checkpoint(args.checkpoint, best=args.best)  # a path on disk wins over a controller name
+    path, name = resolve_checkpoint(args.checkpoint, best=args.best)  # a controller name means the shipped file; ./NAME or *.pt for a folder
     if args.save_push and not args.push:
         raise ConfigError("--save-push saves the push test's result: add --push")
     if args.episodes == 0 and not args.push:
