@@ -63,3 +63,14 @@ def resolve(spec: str, relative_to: Path | None = None) -> Path:
     if not path.is_absolute() and relative_to is not None:
         path = relative_to / path
     return path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's sha256 (clips and datasets are identified by it)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

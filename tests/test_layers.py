@@ -10,6 +10,10 @@ ORDER = ["anim", "characters", "envs", "learning", "sampling", "cli", "bench"]
 FORBIDDEN_EXTRA = {"learning": {"anim", "characters", "envs"}}
 # the documented exception: the training loop and datasets use the sampler and PathBatch
 ALLOWED_BELOW = {("learning/trainer.py", "sampling"), ("learning/dataset.py", "sampling")}
+# the documented exception: what a checkpoint may store for the imitation env is a registered
+# character and clip name, so the spec and the checkpoint validator ask the clip registry (lazily,
+# only for awr_mimic/Mimic-v0 specs; other envs never import it)
+ALLOWED_EXTRA = {("learning/envspec.py", "characters"), ("learning/untrusted.py", "characters")}
 
 
 def _imports(path: Path):
@@ -35,6 +39,6 @@ def test_layers_import_only_upwards():
                     continue
                 target = parts[1]
                 below = ORDER.index(target) > rank and (layer, target) != ("cli", "bench")
-                if (below and (rel, target) not in ALLOWED_BELOW) or target in FORBIDDEN_EXTRA.get(layer, ()):
+                if (below and (rel, target) not in ALLOWED_BELOW) or (target in FORBIDDEN_EXTRA.get(layer, ()) and (rel, target) not in ALLOWED_EXTRA):
                     bad.append(f"{rel}:{line} imports {module}")
     assert not bad, "\n".join(bad)

@@ -13,7 +13,6 @@ name :func:`stored_name` derives from it, with the file's name and :func:`file_s
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from awr_mimic import paths
+from awr_mimic.paths import file_sha256  # noqa: F401  (re-exported: clips are identified by it)
 from awr_mimic.anim.clip import Clip
 from awr_mimic.anim.formats import FORMATS, read_clip
 from awr_mimic.characters.character import Character, get_character
@@ -49,14 +49,6 @@ def stored_name(path: str | os.PathLike) -> str:
     stem = DEEPMIMIC_PREFIX.sub("", Path(path).stem)
     name = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._+-")[:64]
     return name or "clip"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def registered_clip(character: Character | str, name: str) -> ClipEntry | None:

@@ -23,7 +23,7 @@ from awr_mimic.errors import ClipError, ConfigError, show
 
 @lru_cache(maxsize=32)
 def _sha256(path: str, mtime: float, size: int) -> str:
-    from awr_mimic.characters.clips import file_sha256
+    from awr_mimic.paths import file_sha256
 
     return file_sha256(path)
 

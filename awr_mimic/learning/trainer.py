@@ -109,7 +109,7 @@ class Trainer:
             from awr_mimic.learning.dataset import load_dataset
 
             data, data_spec, data_space = load_dataset(dataset)
-            from awr_mimic.characters.clips import file_sha256
+            from awr_mimic.paths import file_sha256
 
             self.dataset_sha256 = file_sha256(dataset)  # resume reads the stored path only if it still holds this
             if env is None:
@@ -308,7 +308,7 @@ class Trainer:
         path = state.get("dataset")
         if path is None:
             return None
-        from awr_mimic.characters.clips import file_sha256
+        from awr_mimic.paths import file_sha256
 
         sha = state.get("dataset_sha256")
         p = Path(path)
