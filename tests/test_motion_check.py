@@ -41,10 +41,12 @@ def _check(humanoid, clip):
     return check_clip(humanoid, clip, jump_speed=math.inf)
 
 
-def test_walk_has_one_known_problem_a_pose_jump(humanoid, walk, capsys):
+def test_walk_has_two_known_problems_a_pose_jump_and_its_loop_seam(humanoid, walk, capsys):
     """DeepMimic's walk: the left shoulder turns 0.5 rad between frames 18 and 19 (the join of two
-    half cycles); RSI there starts at 15 rad/s."""
-    (jump,) = check_clip(humanoid, walk)
+    half cycles), and the right shoulder as much across the loop; RSI there starts at 15 rad/s."""
+    jump, seam = check_clip(humanoid, walk)
+    assert seam.kind == "loop seam" and seam.frames.tolist() == [38, 0]
+    assert "right_shoulder 0.50 rad apart" in seam.message and "left" not in seam.message
     assert jump.kind == "pose jump" and jump.frames.tolist() == [18, 19]
     assert jump.worst == pytest.approx(15.1, abs=0.1)
     assert jump.message.startswith("left_shoulder jump(s) within frames 18-19: left_shoulder turns 0.50 rad")
@@ -59,13 +61,15 @@ def test_a_one_frame_outlier_is_a_pose_jump(humanoid, walk):
     quats = walk.joint_quats.copy()
     turn = quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), 0.4)
     quats[30, column] = quat.multiply(quats[30, column], turn)  # frame 30 alone: 0.4 rad off
-    jumps = [p for p in check_clip(humanoid, _copy(walk, joint_quats=quats)) if p.frames[0] != 18]
+    jumps = [p for p in check_clip(humanoid, _copy(walk, joint_quats=quats))
+             if p.kind == "pose jump" and p.frames[0] != 18]
     (jump,) = jumps
     assert jump.kind == "pose jump" and jump.frames.tolist() == [29, 30, 31]
     assert "right_hip" in jump.message and jump.worst > 10.0
     # a smaller slip stays under 10 rad/s
     quats[30, column] = quat.multiply(walk.joint_quats[30, column], quat.from_axis_angle(np.array([1.0, 0, 0]), 0.1))
-    assert [p.frames.tolist() for p in check_clip(humanoid, _copy(walk, joint_quats=quats))] == [[18, 19]]
+    assert [p.frames.tolist() for p in check_clip(humanoid, _copy(walk, joint_quats=quats))
+            if p.kind == "pose jump"] == [[18, 19]]
 
 
 def test_a_foot_10_cm_under_the_ground_and_a_knee_beyond_its_limit(humanoid, walk, tmp_path, capsys):
@@ -88,7 +92,7 @@ def test_a_foot_10_cm_under_the_ground_and_a_knee_beyond_its_limit(humanoid, wal
     path = write_clip(bad, tmp_path / "bad.txt", humanoid.layout)
     assert main(["motion", "check", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "check: 3 problem(s)" in out  # and a pose jump: the planted elbow, next to walk's own
+    assert "check: 4 problem(s)" in out  # and a pose jump (the planted elbow, next to walk's own) and walk's seam
     assert "ground penetration: the body goes up to 10.0 cm below the ground" in out
     assert "joint limit: right_elbow goes 17.2 deg beyond" in out
 
@@ -120,6 +124,9 @@ def test_builtin_clips_with_known_problems(humanoid):
     assert roll["frame timing"].frames.tolist() == [5]
     spinkick = {p.kind: p for p in check_clip(humanoid, load_clip(humanoid, "spinkick"))}
     assert spinkick["joint limit"].frames.tolist() == [49, 50, 51]
+    # not a cycle: its last frame is up to 1 rad from its first, which the reference jumps every loop
+    assert spinkick["loop seam"].worst == pytest.approx(1.01, abs=0.01)
+    assert "right_shoulder 1.01 rad, left_knee 0.84 rad" in spinkick["loop seam"].message
     assert "right_knee goes 12.7 deg" in spinkick["joint limit"].message
 
 

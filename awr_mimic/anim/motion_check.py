@@ -203,4 +203,22 @@ def check_clip(character, clip: Clip, *, contact_height: float = 0.02, skate_spe
             f"({speeds[interval, worst]:.1f} rad/s, {speeds[interval, worst] / around[interval, worst]:.0f}x the "
             f"frames around)",
             np.arange(group[0], group[-1] + 2), float(speeds[interval, worst])))
+
+    # ---- loop seam: a wrap clip's last frame should meet its first; the reference jumps there otherwise
+    if clip.loop == "wrap":
+        seam = np.concatenate([quat.angle_between(clip.joint_quats[-1], clip.joint_quats[0]),
+                               np.abs(clip.joint_angles[-1] - clip.joint_angles[0])])
+        steps = speeds[:, 1:] * dt[:, None]  # per-interval joint turns, same columns as seam
+        typical = np.median(steps, axis=0)
+        limit = np.maximum(jump_ratio * typical, jump_speed * float(np.median(dt)))
+        bad = np.flatnonzero(seam > limit)
+        if len(bad):
+            order = bad[np.argsort(-seam[bad])]
+            joints = ", ".join(f"{columns[1 + c]} {seam[c]:.2f} rad" for c in order)
+            problems.append(Problem(
+                "loop seam",
+                f"the clip loops (wrap) but its last frame does not meet its first: {joints} apart "
+                f"(typical frame-to-frame turns {float(np.median(typical)):.2f} rad), so the reference jumps "
+                f"there every cycle",
+                np.array([len(clip.joint_quats) - 1, 0]), float(seam[order[0]])))
     return problems
