@@ -11,6 +11,14 @@ import numpy as np
 
 IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 
+try:  # np.einsum without its Python wrapper (the same function: the wrapper calls it unless optimising)
+    from numpy._core.multiarray import c_einsum as einsum
+except ImportError:  # pragma: no cover - numpy < 2
+    try:
+        from numpy.core.multiarray import c_einsum as einsum
+    except ImportError:
+        einsum = np.einsum
+
 
 def normalize(q: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
@@ -20,18 +28,29 @@ def conjugate(q: np.ndarray) -> np.ndarray:
     return q * np.array([-1.0, -1.0, -1.0, 1.0])
 
 
-def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a * b (apply b, then a)."""
+def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Hamilton product a * b (apply b, then a), into `out` if given.
+
+    Component by component (x, y, z, w), summed left to right:
+        aw bx + ax bw + ay bz - az by,   aw by - ax bz + ay bw + az bx,
+        aw bz + ax by - ay bx + az bw,   aw bw - ax bx - ay by - az bz.
+    Computed as aw b + ax P1(b) + ay P2(b) + az P3(b), with Pi(b) a signed permutation of b: the
+    same numbers (c - d == c + (-d) in IEEE arithmetic) in a handful of whole-array operations.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
-    out[..., 0] = aw * bx + ax * bw + ay * bz - az * by
-    out[..., 1] = aw * by - ax * bz + ay * bw + az * bx
-    out[..., 2] = aw * bz + ax * by - ay * bx + az * bw
-    out[..., 3] = aw * bw - ax * bx - ay * by - az * bz
+    terms = a[..., :3, None] * (b[..., _MUL_PERM] * _MUL_SIGN)  # (..., 3, 4): the ax, ay, az terms
+    if out is None:
+        out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    np.multiply(a[..., 3:], b, out=out)
+    out += terms[..., 0, :]
+    out += terms[..., 1, :]
+    out += terms[..., 2, :]
     return out
+
+
+_MUL_PERM = np.array([[3, 2, 1, 0], [2, 3, 0, 1], [1, 0, 3, 2]])
+_MUL_SIGN = np.array([[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0], [-1.0, 1.0, 1.0, -1.0]])
 
 
 def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -93,16 +112,21 @@ def from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(axis) * np.sin(half), np.cos(half)], axis=-1)
 
 
-def from_expmap(e: np.ndarray) -> np.ndarray:
-    """Exponential map (axis * angle) to quaternion."""
+def from_expmap(e: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Exponential map (axis * angle) to quaternion, into `out` if given."""
     e = np.asarray(e, dtype=np.float64)
-    angle = np.sqrt(np.einsum("...i,...i->...", e, e))
+    angle = np.sqrt(einsum("...i,...i->...", e, e))
     half = 0.5 * angle
     # sin(x/2)/x -> 1/2 as x -> 0
-    scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5)
-    out = np.empty(e.shape[:-1] + (4,))
-    out[..., :3] = e * scale[..., None]
-    out[..., 3] = np.cos(half)
+    if angle.size and np.minimum.reduce(angle, axis=None) > 1e-8:
+        scale = np.sin(half)
+        scale /= angle
+    else:
+        scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5)
+    if out is None:
+        out = np.empty(e.shape[:-1] + (4,))
+    np.multiply(e, scale[..., None], out=out[..., :3])
+    np.cos(half, out=out[..., 3])
     return out
 
 
@@ -194,15 +218,34 @@ def inverse_heading(q, up: int) -> tuple[np.ndarray, np.ndarray]:
 
 def inverse_heading_batch(q: np.ndarray, up: int) -> tuple[np.ndarray, np.ndarray]:
     """inverse_heading for many bodies: (K, 3, 3) and (K, 4, 4) matrices, q is (K, 4)."""
-    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    fx = 1 - 2 * (y * y + z * z)
-    angle = -(np.arctan2(-2 * (x * z - y * w), fx) if up == 1 else np.arctan2(2 * (x * y + z * w), fx))
+    # The heading's cosine and sine parts (1 - 2(y^2 + z^2) = w^2 + x^2 - y^2 - z^2 and, for y up,
+    # 2(xz - yw)) are linear in the products of q's components: one outer product and one matrix
+    # product for all K.
+    k = len(q)
+    products = (q[:, :, None] * q[:, None, :]).reshape(k, 16)
+    scale, shift, patterns, fx_sx = _YAW_PATTERNS[up]
+    f = products @ fx_sx
+    angle = np.arctan2(f[:, 1], f[:, 0])  # minus the heading
     # A yaw's rotation matrix is cos(a) A + sin(a) B + C, and its left-multiplication matrix
-    # cos(a/2) D + sin(a/2) E, with constant patterns: a few whole-array operations for all K.
-    a3, b3, c3, d4, e4 = _YAW_PATTERNS[up]
-    angle = angle[:, None, None]
-    half = 0.5 * angle
-    return np.cos(angle) * a3 + np.sin(angle) * b3 + c3, np.cos(half) * d4 + np.sin(half) * e4
+    # cos(a/2) D + sin(a/2) E, with constant patterns: one cosine of [a, a - pi/2, a/2, a/2 - pi/2, 0]
+    # and one matrix product give both for all K.
+    m = np.cos(angle[:, None] * scale - shift) @ patterns
+    return m[:, :9].reshape(k, 3, 3), m[:, 9:].reshape(k, 4, 4)
+
+
+def inverse_heading_floats(quats, up: int) -> tuple[np.ndarray, np.ndarray]:
+    """inverse_heading_batch of K quaternions given as Python floats (x, y, z, w): each heading's
+    cosines and sines in plain float arithmetic (a few per body, far cheaper than numpy calls on
+    K numbers), then one matrix product gives the K matrices."""
+    coefs = []
+    for x, y, z, w in quats:
+        fx = w * w + x * x - y * y - z * z
+        sx = 2.0 * (x * z - y * w) if up == 1 else -2.0 * (x * y + z * w)
+        a = math.atan2(sx, fx)  # minus the heading
+        coefs.append((math.cos(a), math.sin(a), math.cos(0.5 * a), math.sin(0.5 * a), 1.0))
+    m = np.array(coefs) @ _YAW_PATTERNS[up][2]
+    k = len(coefs)
+    return m[:, :9].reshape(k, 3, 3), m[:, 9:].reshape(k, 4, 4)
 
 
 def _yaw_patterns(up: int):
@@ -212,7 +255,18 @@ def _yaw_patterns(up: int):
     b3 = matrix(yaw_quat(math.pi / 2, up)) - c3
     d4 = left_matrix(yaw_quat(0.0, up))  # half angle 0: cos part
     e4 = left_matrix(yaw_quat(math.pi, up))  # half angle pi/2: sin part
-    return a3, b3, c3, d4, e4
+    # rows: cos a, sin a (= cos(a - pi/2)), cos a/2, sin a/2, 1 (= cos 0); columns: the 3x3 then the 4x4 matrix
+    patterns = np.zeros((5, 25))
+    patterns[0, :9], patterns[1, :9], patterns[4, :9] = a3.ravel(), b3.ravel(), c3.ravel()
+    patterns[2, 9:], patterns[3, 9:] = d4.ravel(), e4.ravel()
+    # products q_i q_j (index 4 i + j) -> [fx, minus the heading's sine part]; x, y, z, w = 0..3
+    fx_sx = np.zeros((16, 2))
+    fx_sx[0, 0], fx_sx[5, 0], fx_sx[10, 0], fx_sx[15, 0] = 1.0, -1.0, -1.0, 1.0  # x^2 - y^2 - z^2 + w^2
+    if up == 1:
+        fx_sx[2, 1], fx_sx[7, 1] = 2.0, -2.0  # 2 (xz - yw)
+    else:
+        fx_sx[1, 1] = fx_sx[11, 1] = -2.0  # -2 (xy + zw)
+    return np.array([1.0, 1.0, 0.5, 0.5, 0.0]), np.array([0.0, math.pi / 2, 0.0, math.pi / 2, 0.0]), patterns, fx_sx
 
 
 def matrices(q: np.ndarray) -> np.ndarray:
