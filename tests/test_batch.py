@@ -34,3 +34,33 @@ def test_batch_matches_separate_envs():
         for env in singles:
             env.close()
 
+
+
+def test_a_blown_up_simulation_ends_its_episode_with_finite_numbers():
+    batch = MimicBatch(2, character="humanoid", clip="walk", early_termination=False)
+    try:
+        batch.reset(np.arange(2), np.array([0.2, 0.6]))
+        world = batch.worlds[1]
+        read = world.state_values
+        world.state_values = lambda: [float("nan")] + read()[1:]  # env 1's root x is not a number
+        obs, rewards, terminated, truncated, info = batch.step(batch.reference_actions())
+        assert terminated.tolist() == [False, True] and info["fell"].tolist() == [False, True]
+        assert not truncated.any()
+        assert rewards[1] == 0.0 and np.all(info["reward_terms"][1] == 0.0) and np.all(obs[1] == 0.0)
+        assert rewards[0] > 0.5 and np.all(np.isfinite(obs[0]))
+    finally:
+        batch.close()
+
+
+def test_the_reference_follows_a_time_set_from_outside():
+    """The reference is cached per env for the coming steps; a time set by hand is still honoured."""
+    batch = MimicBatch(1, character="humanoid", clip="walk", early_termination=False)
+    try:
+        batch.reset(0, 0.1)
+        batch.step(batch.reference_actions())
+        batch.time[0] = 0.5 * batch.clip.duration
+        batch.step(batch.reference_actions())
+        expected = (0.5 * batch.clip.duration + batch.dt) / batch.clip.duration
+        assert abs(batch.ref.phase[0] - expected) < 1e-12
+    finally:
+        batch.close()

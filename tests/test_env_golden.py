@@ -67,7 +67,8 @@ def run_case(name):
             if te or tr:
                 obs, info = env.reset(options={"phase": float(rng.uniform())})
                 record(obs, info={"phase": info["phase"]})
-        final = env.batch.sim.flat[0].copy()
+        sim = env.batch.sim  # the physical state, in the layout it was recorded in
+        final = np.concatenate([sim.tracked[0], sim.link_vectors[0].ravel(), sim.link_quat[0].ravel()])
     finally:
         env.close()
     arrays = {k: np.asarray(v, dtype=np.float32 if k == "obs" else None) for k, v in out.items()}
@@ -85,8 +86,13 @@ def write():
     np.savez_compressed(DATA, **data)
 
 
+@pytest.mark.parametrize("cache_steps", [None, 2])
 @pytest.mark.parametrize("name", list(CASES))
-def test_step_matches_recorded_values(name):
+def test_step_matches_recorded_values(name, cache_steps, monkeypatch):
+    if cache_steps is not None:  # the reference cache refilled every few steps, mid-episode
+        import awr_mimic.envs.batch
+
+        monkeypatch.setattr(awr_mimic.envs.batch, "_CACHE_STEPS", cache_steps)
     golden = np.load(DATA)
     arrays, final = run_case(name)
     recorded_final = golden[f"{name}/final_state"]

@@ -15,12 +15,16 @@ import numpy as np
 
 from awr_mimic.anim import quat
 from awr_mimic.characters import get_character, load_clip
-from awr_mimic.envs.observation import observation_size, observe, target_frame, target_frame_size
-from awr_mimic.envs.reference import ReferenceMotion
+from awr_mimic.envs.observation import heading_frame, observation_size, observe, target_frame, target_frame_size
+from awr_mimic.envs.reference import RefBatch, ReferenceMotion
 from awr_mimic.envs.reward import ImitationReward
 from awr_mimic.envs.world import SimBatch, World
 from awr_mimic.errors import ConfigError, show, unknown_name
 
+# control steps of reference an env caches at a time (plus the future steps it reads): fewer at a
+# reset (many episodes are short, and the rows computed cost time in proportion), more after
+_CACHE_FIRST = 12
+_CACHE_STEPS = 48
 DEFAULT_SIM_HZ = 240
 DEFAULT_CONTROL_HZ = 30
 ACTION_MODES = ("absolute", "residual")
@@ -78,7 +82,8 @@ class MimicBatch:
         self.layout = world.layout
         self.motion = ReferenceMotion(self.character, self.clip)
         self.reward_fn = ImitationReward(
-            self.character.reward_weights, self.character.root_reward_weight, world.is_spherical, world.layout
+            self.character.reward_weights, self.character.root_reward_weight, world.is_spherical, world.layout,
+            len(self.character.end_effector_links),
         )
         skeleton = self.character.skeleton
         self.num_links = skeleton.num_links
@@ -88,6 +93,7 @@ class MimicBatch:
         self._ee_links = self.character.end_effector_links
         self._terminal_contact = np.zeros(skeleton.num_links + 1, dtype=bool)  # index -1 = base
         self._terminal_contact[self.character.termination_links(self.clip.name)] = True
+        self._terminal_contact_list = self._terminal_contact.tolist()
 
         # action: exp map per spherical joint, angle per revolute joint
         low, high = [], []
@@ -109,6 +115,20 @@ class MimicBatch:
         sizes = np.where(world.is_spherical, 3, 1)
         self.sph_action = np.flatnonzero(np.repeat(world.is_spherical, sizes))
         self.rev_action = np.setdiff1d(np.arange(len(low)), self.sph_action)
+        self._rev_low, self._rev_high = self.target_low[self.rev_action], self.target_high[self.rev_action]
+        self._action_order = np.concatenate([self.sph_action, self.rev_action])
+        self._ordered_target_low = self.target_low[self._action_order]
+        self._ordered_target_high = self.target_high[self._action_order]
+        self._ordered_action_low = self.action_low[self._action_order]
+        self._ordered_action_high = self.action_high[self._action_order]
+        # the root's height in a flat state (K, 1): an end effector's height = its height above the root + this
+        self._root_up = slice(world.layout.root_pos.start + self.up_axis, world.layout.root_pos.start + self.up_axis + 1)
+        # whole-body COM velocity as flat state @ this: link masses . link COM velocities (+ the base)
+        self._com_weights = np.zeros((world.state_size, 3))
+        for i, share in enumerate(self._link_mass_share):
+            start = world._links.start + 3 * (skeleton.num_links + i)
+            self._com_weights[start : start + 3] = share * np.eye(3)
+        self._com_weights[world.layout.root_vel] += self._base_mass_share * np.eye(3)
         self.observation_size = observation_size(skeleton.num_links)
         self.observation_size += len(target_obs_steps) * target_frame_size(
             int(np.sum(world.is_spherical)), int(np.sum(~np.asarray(world.is_spherical))), len(self._ee_links))
@@ -124,38 +144,67 @@ class MimicBatch:
         self.time = np.zeros(K)
         self.steps = np.zeros(K, dtype=np.int64)
         self.cycle = np.zeros(K, dtype=np.int64)
-        # per env clip-to-world map of the reference: yaw rotation (3x3 and 4x4 forms), translation
-        self.ref_rot3 = np.tile(np.eye(3), (K, 1, 1))
-        self.ref_rot4 = np.tile(np.eye(4), (K, 1, 1))
+        # per env clip-to-world map of the reference: yaw rotation about the up axis, translation
         self.ref_translation = np.zeros((K, 3))
         self.ref_yaw = np.zeros(K)
+        # the same map in the form the reference takes it (ReferenceMotion.world_map), per env
+        self._identity_map = self.motion.world_map()
+        self._maps = np.tile(self._identity_map, (K, 1, 1))
         self.sim: SimBatch | None = None  # state after the last reset/step of each env
         # residual actions: the reference joint targets at t + dt, per env
         self._next_joint_quats = np.tile(quat.IDENTITY, (K, int(np.sum(world.is_spherical)), 1))
         self._next_joint_angles = np.zeros((K, len(self.rev_action)))
-        self.ref = None
+        self.ref = None  # the reference of the last reset/step (its arrays may be views of the cache below)
         self._state_size = world.state_size
+        self._root_quat = world.layout.root_quat  # in a state_values list
+        self._all_envs = list(range(K))
+        # a non-looping clip's end terminates the episode (see step)
+        self._clip_end = self.clip.duration - 1e-9 if self.clip.loop == "none" else None
+        # PD targets of a step, flat as World.set_pd_flat takes them: spherical quaternions, then angles
+        self._num_sph = int(np.sum(world.is_spherical))
+        self._target_size = world.target_size
+        # The reference, cached per env for its next control steps (ReferenceMotion.rows), in clip
+        # space and mapped to the world by the env's current map (mapped again when a re-sync
+        # changes the map): a step reads its rows (now and the future steps it needs) with one
+        # gather (a view for a single env) instead of locating and interpolating the clip. Rows are
+        # computed for the times the env will have (time += dt, repeated), so they are the numbers
+        # a step would compute; a time set another way is computed afresh (see _cached).
+        self._row_offsets = np.array([0] + self._future_steps)
+        self._offsets_contiguous = bool(np.all(np.diff(self._row_offsets) == 1))
+        last = self._future_steps[-1] if self._future_steps else 0
+        self._chunk, self._first_chunk = _CACHE_STEPS + last, min(_CACHE_FIRST, _CACHE_STEPS) + last
+        self._cache_clip = np.zeros((K * self._chunk, self.motion.row_size))  # clip space
+        self._cache = np.zeros_like(self._cache_clip)  # the same rows mapped to the world (each env's map)
+        self._cache_next = [0] * K  # the row of each env's current time
+        self._cache_end = [0] * K  # refill when the current row reaches this
 
     # ------------------------------------------------------------ episodes
 
     def reset(self, envs, phases) -> np.ndarray:
         """Put envs (an index or indices) on the reference at `phases` (RSI); returns their observations."""
         envs = np.atleast_1d(np.asarray(envs, dtype=np.int64))
-        phases = np.broadcast_to(np.asarray(phases, dtype=np.float64), envs.shape)
-        if np.any((phases < 0.0) | (phases > 1.0)) or not np.all(np.isfinite(phases)):
+        phases = np.asarray(phases, dtype=np.float64)
+        if phases.shape != envs.shape:
+            phases = np.full(envs.shape, phases) if phases.ndim == 0 else np.broadcast_to(phases, envs.shape)
+        # min and max are NaN if any phase is
+        if phases.size and not (np.minimum.reduce(phases, axis=None) >= 0.0
+                                and np.maximum.reduce(phases, axis=None) <= 1.0):
             raise ConfigError(f"start phase must be in [0, 1], got {show(phases)}")
-        self.time[envs], self.steps[envs] = phases * self.clip.duration, 0
-        self.ref_rot3[envs], self.ref_rot4[envs] = np.eye(3), np.eye(4)
+        rows = envs.tolist()
+        self.time[envs] = time = phases * self.clip.duration
+        self.steps[envs] = 0
         self.ref_translation[envs], self.ref_yaw[envs] = 0.0, 0.0
-        ref, where = self._reference(envs)
-        self.cycle[envs] = where[3]
-        for row, i in enumerate(envs.tolist()):
+        self._maps[envs] = self._identity_map
+        cached = self._refill(rows, time, self._first_chunk, identity=True)[:, self._row_offsets]
+        self.cycle[envs] = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_CYCLE]
+        ref, futures = self._reference(cached)
+        for row, i in enumerate(rows):
             self.worlds[i].set_state(
                 ref.root_pos[row], ref.root_quat[row], ref.root_vel[row], ref.root_ang_vel[row],
                 ref.joint_quats[row], ref.joint_angles[row], ref.joint_ang_vels[row], ref.joint_angle_vels[row],
             )
-        sim = self._read(envs)
-        return self._observe(envs, sim, ref)
+        sim, heading = self._read(rows)
+        return self._observe(envs, sim, ref, futures, heading, heading_frame(sim, *heading))
 
     def step(self, actions: np.ndarray, envs: np.ndarray | None = None):
         """Step envs (all by default) with actions (len(envs), A).
@@ -163,42 +212,72 @@ class MimicBatch:
         Returns obs (n, O) float32, rewards (n,), terminated (n,), truncated (n,), and a dict of
         per-env arrays: reward_terms (n, 5), joint_angle_error, end_effector_error, phase, fell.
         """
-        envs = np.arange(self.num_envs) if envs is None else np.asarray(envs)
-        quats, angles = self.pd_targets(actions, envs)
-        quats, angles = quats.tolist(), angles.tolist()
-        for row, i in enumerate(envs.tolist()):
-            world = self.worlds[i]
-            world.set_pd_targets(quats[row], angles[row])
-            world.step_physics(self.substeps)
-        self.time[envs] += self.dt
-        self.steps[envs] += 1
+        # every env: index the per-env arrays with a slice (views) rather than a list of indices
+        if envs is None:
+            sel, rows = slice(None), self._all_envs
+        else:
+            sel = np.asarray(envs)
+            rows = sel.tolist()
+        targets = self._targets(actions, sel, len(rows)).tolist()
+        worlds, substeps = self.worlds, self.substeps
+        next_row, end, refill = self._cache_next, self._cache_end, []
+        for values, i in zip(targets, rows):
+            world = worlds[i]
+            world.set_pd_flat(values)
+            world.step_physics(substeps)
+            next_row[i] += 1
+            if next_row[i] >= end[i]:
+                refill.append(i)
+        self.time[sel] += self.dt
+        self.steps[sel] += 1
+        time = self.time[sel]
+        if refill:
+            self._refill(refill, self.time[refill])
 
-        sim = self._read(envs)
-        where = self.motion.locate_batch(self.time[envs])
-        if self.sync_reference:
-            for row in np.flatnonzero(where[3] != self.cycle[envs]).tolist():
-                self._sync(int(envs[row]), sim.root_pos[row], sim.root_quat[row])
-        self.cycle[envs] = where[3]
-        ref, _ = self._reference(envs, where)
+        sim, heading = self._read(rows)
+        cached = self._cached(rows, time)
+        cycle = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_CYCLE]
+        changed = cycle != self.cycle[sel]
+        if np.logical_or.reduce(changed):
+            if self.sync_reference:
+                for row in np.flatnonzero(changed).tolist():
+                    self._sync(rows[row], sim.root_pos[row], sim.root_quat[row])
+            self.cycle[sel] = cycle
+            cached = self._cached(rows, time)  # mapped again where the reference was re-synced
+        ref, futures = self._reference(cached)
 
-        to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
-        rewards, terms, tracking = self.reward_fn(sim, ref, self.end_effectors_rel(sim, to_heading), self.com_vel(sim))
-        drifted = self._drifted(envs, where, sim) if self.training and self.pose_termination else None
-        obs = self._observe(envs, sim, ref, to_heading, to_heading_rot)
+        frame = heading_frame(sim, *heading)
+        # the simulated row the reward compares with the reference's: end effectors (heading
+        # frame, height above the ground), COM velocity and rotation angles, into their slots
+        flat, world, n = sim.flat, worlds[0], len(rows)
+        ee = flat[:, world.end_effectors].reshape(n, -1, 3)
+        np.take(frame[0], self._ee_links, axis=1, out=ee)
+        ee[..., self.up_axis] += flat[:, self._root_up]
+        np.matmul(flat, self._com_weights, out=flat[:, world.com_vel])
+        self.reward_fn.half_angles_into(sim.quats, ref.quats, flat[:, world.rotation_angles])
+        rewards, terms, tracking = self.reward_fn.from_rows(flat[:, : world.row_size], cached[:, 0, : world.row_size])
+        drifted = self._drifted(sel, cached, sim) if self.training and self.pose_termination else None
+        obs = self._observe(sel, sim, ref, futures, heading, frame)
 
+        if self.early_termination:  # a ground contact of a link not allowed to touch
+            terminal = self._terminal_contact_list.__getitem__  # index -1 = base
+            fell = np.array([any(map(terminal, worlds[i].ground_contact_links())) for i in rows], dtype=bool)
+        else:
+            fell = np.zeros(n, dtype=bool)
         # a blown-up simulation (non-finite state) ends its episode as a failure, with finite numbers
-        broken = ~np.isfinite(sim.flat).all(axis=1)
-        if broken.any():
+        # (one sum tells whether any number is not finite; only then find which envs)
+        if not math.isfinite(np.add.reduce(flat, axis=None)):
+            broken = ~np.isfinite(flat).all(axis=1)
             rewards[broken], obs[broken], terms[broken] = 0.0, 0.0, 0.0
-        fell = broken.copy()
+            fell |= broken
         if drifted is not None:
             fell |= drifted
-        if self.early_termination:
-            for row, i in enumerate(envs.tolist()):
-                fell[row] |= self._terminal_contact[self.worlds[i].ground_contact_links()].any()
-        clip_over = (self.time[envs] >= self.clip.duration - 1e-9) if self.clip.loop == "none" else False
-        terminated = fell | clip_over
-        truncated = ~terminated & ((self.steps[envs] >= self.max_steps) | self._capped(envs))
+        terminated = fell | (time >= self._clip_end) if self._clip_end is not None else fell.copy()
+        limit = self.steps[sel] >= self.max_steps
+        capped = self._capped(sel)
+        if capped is not False:
+            limit |= capped
+        truncated = limit > terminated  # reached a limit and not terminated
         info = {"reward_terms": terms, "phase": ref.phase, "fell": fell, **tracking}
         return obs, rewards, terminated, truncated, info
 
@@ -209,16 +288,31 @@ class MimicBatch:
         residual: the action is an offset from the reference pose at t + dt, composed on the right
         (q_target = q_ref * exp(a)) for spherical joints and added for revolute ones.
         """
-        n = len(envs)
-        actions = np.asarray(actions, dtype=np.float64)
+        envs = np.asarray(envs)
+        flat = self._targets(actions, envs, len(envs))
+        return flat[:, : 4 * self._num_sph].reshape(len(envs), -1, 4), flat[:, 4 * self._num_sph :]
+
+    def _targets(self, actions, sel, n: int) -> np.ndarray:
+        """PD targets (n, 4S + R): the spherical joints' quaternions, then the revolute angles."""
+        # the action's spherical components, then its revolute ones (one gather), clipped with
+        # ufuncs: the same numbers as np.clip without its Python wrapper; the float64 bounds make
+        # them float64, whatever the actions' type
+        split = 3 * self._num_sph
+        flat = np.empty((n, self._target_size))
+        quats, angles = flat[:, : 4 * self._num_sph].reshape(n, -1, 4), flat[:, 4 * self._num_sph :]
+        actions = np.take(actions, self._action_order, axis=1)
         if self.action_mode == "residual":
-            offsets = np.clip(actions, self.action_low, self.action_high)
-            quats = quat.multiply(self._next_joint_quats[envs],
-                                  quat.from_expmap(offsets[:, self.sph_action].reshape(n, -1, 3)))
-            angles = self._next_joint_angles[envs] + offsets[:, self.rev_action]
-            return quats, np.clip(angles, self.target_low[self.rev_action], self.target_high[self.rev_action])
-        actions = np.clip(actions, self.target_low, self.target_high)
-        return quat.from_expmap(actions[:, self.sph_action].reshape(n, -1, 3)), actions[:, self.rev_action]
+            offsets = np.minimum(np.maximum(actions, self._ordered_action_low), self._ordered_action_high)
+            quat.multiply(self._next_joint_quats[sel], quat.from_expmap(offsets[:, :split].reshape(n, -1, 3)),
+                          out=quats)
+            np.add(self._next_joint_angles[sel], offsets[:, split:], out=angles)
+            np.maximum(angles, self._rev_low, out=angles)
+            np.minimum(angles, self._rev_high, out=angles)
+        else:
+            actions = np.minimum(np.maximum(actions, self._ordered_target_low), self._ordered_target_high)
+            quat.from_expmap(actions[:, :split].reshape(n, -1, 3), out=quats)
+            angles[:] = actions[:, split:]
+        return flat
 
     def reference_actions(self, envs: np.ndarray | None = None) -> np.ndarray:
         """Actions whose PD targets are the reference pose at t + 1/control_hz (zeros for residual actions)."""
@@ -237,26 +331,81 @@ class MimicBatch:
 
     # ------------------------------------------------------------ internals
 
-    def _read(self, envs: np.ndarray) -> SimBatch:
-        values = [self.worlds[i].state_values() for i in envs.tolist()]
-        flat = np.fromiter(chain.from_iterable(values), np.float64, len(values) * self._state_size)
-        flat = flat.reshape(len(values), -1)
-        self.sim = self.worlds[0].batch_views(flat)
-        return self.sim
+    def _read(self, rows: list):
+        """The state of envs `rows` (a list of indices) as one batch, and the matrices into each
+        root's heading frame (`quat.inverse_heading_batch`), from the root rotations as read."""
+        worlds, size, q = self.worlds, self._state_size, self._root_quat
+        if len(rows) == 1:
+            values = worlds[rows[0]].state_values()
+            flat = np.fromiter(values, np.float64, size).reshape(1, size)
+            roots = (values[q],)
+        else:
+            values = [worlds[i].state_values() for i in rows]
+            flat = np.fromiter(chain.from_iterable(values), np.float64, len(values) * size).reshape(len(values), size)
+            roots = [v[q] for v in values]
+        self.sim = SimBatch(flat, worlds[0])
+        return self.sim, quat.inverse_heading_floats(roots, self.up_axis)
 
-    def _reference(self, envs: np.ndarray, where=None):
-        where = where if where is not None else self.motion.locate_batch(self.time[envs])
-        ref = self.motion.at_batch(where, self.ref_rot3[envs], self.ref_rot4[envs], self.ref_translation[envs])
+    def _refill(self, rows: list, times: np.ndarray, count: int | None = None, identity: bool = False) -> np.ndarray:
+        """Cache the reference of envs `rows` for their next `count` control steps (default: as
+        many as fit) from `times`; returns the rows mapped to the world (len(rows), count,
+        row_size). identity: the envs' maps are the identity (just reset)."""
+        C, count = self._chunk, count or self._chunk
+        grid = np.empty((len(rows), count))
+        grid[:, 0] = times
+        grid[:, 1:] = self.dt
+        grid = np.add.accumulate(grid, axis=1)  # left to right: the times `self.time += dt` gives
+        clip_rows = self.motion.rows(grid.reshape(-1)).reshape(len(rows), count, -1)
+        world_rows = clip_rows.copy()
+        if not identity:
+            self.motion.to_world(world_rows, self._maps[rows])
+        last = self._row_offsets[-1]
+        for r, i in enumerate(rows):
+            self._cache_clip[i * C : i * C + count] = clip_rows[r]
+            self._cache[i * C : i * C + count] = world_rows[r]
+            self._cache_next[i] = i * C
+            self._cache_end[i] = i * C + count - last
+        return world_rows
+
+    def _cached(self, rows: list, time: np.ndarray) -> np.ndarray:
+        """The cached rows (n, 1 + future steps, row_size) of envs `rows` at `time` (n,)."""
+        next_row = self._cache_next
+        if len(rows) == 1 and self._offsets_contiguous:  # a view of the cache
+            start = next_row[rows[0]]
+            cached = self._cache[None, start : start + len(self._row_offsets)]
+        else:
+            cached = self._cache[np.array([next_row[i] for i in rows])[:, None] + self._row_offsets]
+        stale = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_TIME] != time
+        if np.logical_or.reduce(stale):  # a time not set by reset/step: compute afresh
+            self._refill(rows, time)
+            return self._cached(rows, time)
+        return cached
+
+    def _reference(self, cached: np.ndarray):
+        """The reference now and at the future steps ({j: RefBatch}) from cached rows."""
+        motion = self.motion
+        s, meta, lay = motion.flat_size, motion.meta, motion.layout
+        phase, cycle = cached[..., meta + ReferenceMotion.ROW_PHASE], cached[..., meta + ReferenceMotion.ROW_CYCLE]
+        # (the phase is returned in info: a copy, as the rows may be views of the cache)
+        ref = RefBatch(phase[:, 0].copy(), cycle[:, 0], cached[:, 0, :s], lay)
+        if len(self._row_offsets) == 1:
+            futures = {}
+        else:
+            futures = {j: RefBatch(phase[:, c], cycle[:, c], cached[:, c, :s], lay)
+                       for c, j in enumerate(self._future_steps, start=1)}
         self.ref = ref
-        return ref, where
+        return ref, futures
 
     def _sync(self, index: int, sim_root_pos, sim_root_quat):
         yaw, translation = self.motion.sync_transform(self.time[index], sim_root_pos, sim_root_quat)
         yaw_q = quat.yaw_quat(yaw, self.up_axis)
         self.ref_yaw[index] = yaw
-        self.ref_rot3[index] = quat.matrix(yaw_q)
-        self.ref_rot4[index] = quat.left_matrix(yaw_q)
         self.ref_translation[index] = translation
+        self._maps[index] = self.motion.world_map(yaw_q, translation)
+        block = slice(index * self._chunk, (index + 1) * self._chunk)
+        rows = self._cache_clip[block][None].copy()
+        self.motion.to_world(rows, self._maps[index : index + 1])
+        self._cache[block] = rows[0]
 
     def com_vel(self, sim: SimBatch) -> np.ndarray:
         """Whole-body centre-of-mass velocities (K, 3)."""
@@ -264,33 +413,31 @@ class MimicBatch:
 
     def end_effectors_rel(self, sim: SimBatch, to_heading: np.ndarray) -> np.ndarray:
         """End effectors relative to the root in its heading frame, height above the ground (K, E, 3)."""
-        ee = sim.link_pos[:, self._ee_links]
-        rel = (ee - sim.root_pos[:, None]) @ to_heading.transpose(0, 2, 1)
-        rel[..., self.up_axis] = ee[..., self.up_axis]
+        rel = heading_frame(sim, to_heading, np.tile(np.eye(4), (len(sim), 1, 1)))[0][:, self._ee_links]
+        rel[..., self.up_axis] = sim.link_pos[:, self._ee_links, self.up_axis]
         return rel
 
-    def _observe(self, envs, sim, ref, to_heading=None, to_heading_rot=None):
-        if to_heading is None:
-            to_heading, to_heading_rot = quat.inverse_heading_batch(sim.root_quat, self.up_axis)
-        obs = observe(ref.phase, sim, self.up_axis, to_heading, to_heading_rot)
-        if not self._future_steps:
+    def _observe(self, envs, sim, ref, futures, heading, frame):
+        obs = observe(ref.phase, sim, self.up_axis, *heading, frame)
+        if not futures:
             return obs
-        frames = []
-        for j in self._future_steps:
-            where = self.motion.locate_batch(self.time[envs] + j * self.dt)
-            future = self.motion.at_batch(where, self.ref_rot3[envs], self.ref_rot4[envs], self.ref_translation[envs])
-            if j == 1:
-                self._next_joint_quats[envs] = future.joint_quats
-                self._next_joint_angles[envs] = future.joint_angles
-            if j in self.target_obs_steps:
-                frames.append(target_frame(future, sim.root_pos, self.up_axis, to_heading, to_heading_rot))
-        if not frames:
+        if 1 in futures:  # residual actions: the reference joint targets at t + dt
+            self._next_joint_quats[envs] = futures[1].joint_quats
+            self._next_joint_angles[envs] = futures[1].joint_angles
+        if not self.target_obs_steps:
             return obs
+        frames = [target_frame(futures[j], sim.root_pos, self.up_axis, *heading) for j in self.target_obs_steps]
         return np.concatenate([obs] + frames, axis=1, dtype=np.float32)
 
-    def _drifted(self, envs, where, sim) -> np.ndarray:
+    def _drifted(self, envs, cached, sim) -> np.ndarray:
         """Envs whose root or any link COM is farther than `pose_termination` m from the reference's."""
-        ref_links = self.motion.link_positions(where, self.ref_rot3[envs], self.ref_translation[envs])
+        meta = self.motion.meta
+        where = (cached[:, 0, meta + ReferenceMotion.ROW_K].astype(np.int64), cached[:, 0, meta + ReferenceMotion.ROW_ALPHA],
+                 None, cached[:, 0, meta + ReferenceMotion.ROW_CYCLE])
+        half = 0.5 * self.ref_yaw[envs]
+        yaw_quats = np.zeros((len(half), 4))
+        yaw_quats[:, self.up_axis], yaw_quats[:, 3] = np.sin(half), np.cos(half)
+        ref_links = self.motion.link_positions(where, quat.matrices(yaw_quats), self.ref_translation[envs])
         link_dist = np.linalg.norm(sim.link_pos - ref_links, axis=-1).max(axis=1)
         root_dist = np.linalg.norm(sim.root_pos - self.ref.root_pos, axis=-1)
         return np.maximum(link_dist, root_dist) > self.pose_termination

@@ -111,14 +111,14 @@ class MimicEnv(gym.Env):
         obs, reward, terminated, truncated, info = self.batch.step(np.asarray(action)[None])
         terms = info["reward_terms"][0].tolist()
         info = {
-            "phase": float(info["phase"][0]),
-            "time": self.time,
+            "phase": info["phase"].item(0),
+            "time": self.batch.time.item(0),
             "reward_terms": dict(zip(TERM_NAMES, terms)),
-            "joint_angle_error": float(info["joint_angle_error"][0]),
-            "end_effector_error": float(info["end_effector_error"][0]),
-            "fell": bool(info["fell"][0]),
+            "joint_angle_error": info["joint_angle_error"].item(0),
+            "end_effector_error": info["end_effector_error"].item(0),
+            "fell": info["fell"].item(0),
         }
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        return obs[0], reward.item(0), terminated.item(0), truncated.item(0), info
 
     def close(self):
         self.batch.close()

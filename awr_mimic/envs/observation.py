@@ -30,19 +30,28 @@ def observation_size(num_links: int) -> int:
     return 2 + 13 * num_links
 
 
-def observe(phase, sim, up_axis: int, to_heading: np.ndarray, to_heading_rot: np.ndarray) -> np.ndarray:
+def heading_frame(sim, to_heading: np.ndarray, to_heading_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The links in the root's heading frame: [COM position minus the root; linear velocity;
+    angular velocity] (K, 3L, 3) and rotations with w >= 0 (K, L, 4). Shared by the observation
+    and the reward's end effectors."""
+    n = sim.num_links
+    rotate = to_heading.transpose(0, 2, 1)
+    vectors = np.matmul(sim.link_vectors, rotate)
+    vectors[:, :n] -= np.matmul(sim.root_pos[:, None], rotate)
+    rot = np.matmul(sim.link_quat, to_heading_rot.transpose(0, 2, 1))
+    np.negative(rot, out=rot, where=rot[..., 3:4] < 0.0)  # w >= 0
+    return vectors, rot
+
+
+def observe(phase, sim, up_axis: int, to_heading: np.ndarray, to_heading_rot: np.ndarray,
+            frame: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Observations (K, 2 + 13L) of a batch of K simulated states.
 
     phase (K,); to_heading (K, 3, 3) and to_heading_rot (K, 4, 4): `quat.inverse_heading_batch`
-    of the roots, shared with the reward.
+    of the roots, shared with the reward; frame: `heading_frame` when already computed.
     """
-    n = sim.link_pos.shape[1]
-    vectors = sim.link_vectors.copy()  # [link_pos; link_vel; link_ang_vel]
-    vectors[:, :n] -= sim.root_pos[:, None]
-    vectors = vectors @ to_heading.transpose(0, 2, 1)
-    rot = sim.link_quat @ to_heading_rot.transpose(0, 2, 1)
-    rot *= np.sign(rot[..., 3:4] + 1e-300)  # w >= 0
-    k = len(vectors)
+    k, n = len(sim), sim.num_links
+    vectors, rot = frame if frame is not None else heading_frame(sim, to_heading, to_heading_rot)
     return np.concatenate(
         (np.asarray(phase).reshape(k, 1), sim.root_pos[:, up_axis : up_axis + 1], vectors[:, :n].reshape(k, -1),
          rot.reshape(k, -1), vectors[:, n:].reshape(k, -1)),

@@ -1,7 +1,8 @@
 """The reference motion an environment tracks.
 
 Forward kinematics of every key frame is computed once when the env is built;
-a control step only interpolates. The reference lives in "clip space" mapped to
+the reference at any time only interpolates, and an env computes the rows of its
+next control steps at once (`rows`). The reference lives in "clip space" mapped to
 the world by a yaw rotation about the up axis plus a translation. At the start
 of every loop cycle that map is re-fitted so the reference root sits over the
 simulated root with the same heading, as C++ DeepMimic does, so the reference
@@ -18,14 +19,21 @@ from awr_mimic.characters.character import Character
 from awr_mimic.envs.layout import StateLayout
 
 
+_AB_SCALE, _AB_SHIFT = np.array([-1.0, 1.0]), np.array([1.0, 0.0])  # alpha -> (1 - alpha, alpha)
+
+
 class RefBatch:
     """The reference of K envs: (K, D) flat arrays in the `StateLayout` (the tracked block),
     followed by the end effectors relative to the root (E x 3) and the COM velocity (3)."""
 
-    __slots__ = ("phase", "cycle", "flat", "layout")
+    __slots__ = ("phase", "_cycle", "flat", "layout")
 
     def __init__(self, phase: np.ndarray, cycle: np.ndarray, flat: np.ndarray, layout: StateLayout):
-        self.phase, self.cycle, self.flat, self.layout = phase, cycle, flat, layout
+        self.phase, self._cycle, self.flat, self.layout = phase, cycle, flat, layout
+
+    @property
+    def cycle(self):  # (K,) int: the loop cycle
+        return np.asarray(self._cycle).astype(np.int64)
 
     @property
     def tracked(self):
@@ -93,7 +101,6 @@ class ReferenceMotion:
         start[:, lay.size : -3] = ee_rel[:-1].reshape(intervals, -1)
         slope[:, lay.size : -3] = np.diff(ee_rel, axis=0).reshape(intervals, -1)
         start[:, -3:] = com_vel
-        self._start, self._slope = start, slope
         # zero the velocities of a clamped clip outside [0, duration]
         self._at_rest = np.ones(size)
         for vel in (lay.root_vel, lay.ang_vels, lay.joint_angle_vels, slice(size - 3, size)):
@@ -106,20 +113,46 @@ class ReferenceMotion:
         q1 = np.where(dot[..., None] < 0.0, -q1, q1)  # shorter arc
         theta = np.arccos(np.minimum(np.abs(dot), 1.0))
         small = theta < 1e-6  # nearly equal: quat.slerp falls back to lerp
-        self._slerp_q0, self._slerp_q1, self._slerp_theta = q0, q1, theta
-        self._slerp_inv_sin = np.where(small, 0.0, 1.0 / np.where(small, 1.0, np.sin(theta)))
+        inv_sin = np.where(small, 0.0, 1.0 / np.where(small, 1.0, np.sin(theta)))
+        # intervals with a (nearly) constant rotation, which slerp replaces by lerp; None: there are none
+        self._lerp_mask = small if small.any() else None
 
         self._frame_times = clip.frame_times
-        self._frame_durations = clip.frame_durations
         self._last = clip.num_frames - 2
         self.flat_size = size
-        lay = self.layout
-        # the world vectors a clip-to-world map rotates: root position, velocity, angular velocity, COM velocity
-        self._world_vectors = np.array([np.arange(s.start, s.start + 3) for s in
-                                        (lay.root_pos, lay.root_vel, lay.root_ang_vel, slice(size - 3, size))])
+        # Everything a frame interval needs, in one row, so that a step gathers once: lerp start
+        # and slope, slerp ends q0 and q1, slerp angles and 1/sin, the interval's start time and duration.
+        J = q0.shape[1]
+        self._table = np.concatenate([start, slope, q0.reshape(intervals, -1), q1.reshape(intervals, -1), theta,
+                                      inv_sin, clip.frame_times[:intervals, None],
+                                      clip.frame_durations[:intervals, None]], axis=1)
+        self._cuts = [int(c) for c in np.cumsum([size, size, 8 * J, J, J])]
+        self._num_quats = J
+        # The clip-to-world map moves the root position, velocity, angular velocity, the COM
+        # velocity (yaw rotation) and the root rotation (yaw, left-multiplied): 16 numbers of a
+        # row, mapped with the row's constant 1 (the translation) by one (17, 16) matrix (`world_map`).
+        self._map_out = np.concatenate([np.arange(size)[s] for s in (
+            lay.root_pos, lay.root_vel, lay.root_ang_vel, slice(size - 3, size), lay.root_quat)])
+        # a row: the flat reference, zeros where the simulated row has its rotation angles (the
+        # reference's own are 0), then the time, phase, cycle, interval, alpha and a constant 1
+        self.meta = size + 1 + S
+        self.row_size = self.meta + 6
+        self._map_in = np.concatenate([self._map_out, [self.meta + self.ROW_ONE]])
+
+    def world_map(self, yaw_quat=quat.IDENTITY, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
+        """The clip-to-world map (a yaw rotation about the up axis, then a translation) as the
+        (17, 16) matrix `to_world` takes."""
+        r3, r4 = quat.matrix(yaw_quat), quat.left_matrix(yaw_quat)
+        m = np.zeros((17, 16))
+        for i in range(4):
+            m[3 * i : 3 * i + 3, 3 * i : 3 * i + 3] = r3.T
+        m[12:16, 12:] = r4.T
+        m[16, :3] = translation
+        return m
 
     def locate_batch(self, t: np.ndarray):
-        """Frame interval k, blend alpha, phase, cycle and whether the clip moves, for times t (K,)."""
+        """Frame interval k, blend alpha, phase, cycle, whether the clip moves (None: always) and the
+        interval's row of precomputed numbers, for times t (K,)."""
         duration = self.clip.duration
         t = np.asarray(t, dtype=np.float64)
         if self.clip.loop == "wrap":
@@ -129,37 +162,60 @@ class ReferenceMotion:
         else:
             cycle = np.zeros_like(t)
             moving = (t >= 0.0) & (t <= duration)  # a clamped clip ends at rest
-            local_t = np.clip(t, 0.0, duration)
-        k = np.clip(np.searchsorted(self._frame_times, local_t, side="right") - 1, 0, self._last)
-        alpha = np.clip((local_t - self._frame_times[k]) / self._frame_durations[k], 0.0, 1.0)
-        return k, alpha, local_t / duration, cycle.astype(np.int64), moving
+            local_t = np.minimum(np.maximum(t, 0.0), duration)
+        # ufuncs rather than np.clip: the same numbers without its Python wrapper (this runs every step)
+        k = self._frame_times.searchsorted(local_t, side="right") - 1
+        k = np.minimum(np.maximum(k, 0), self._last)
+        row = self._table[k]
+        alpha = np.minimum(np.maximum((local_t - row[:, -2]) / row[:, -1], 0.0), 1.0)
+        return k, alpha, local_t / duration, cycle.astype(np.int64), moving, row
 
-    def at_batch(self, where, rot3: np.ndarray, rot4: np.ndarray, translation: np.ndarray) -> RefBatch:
-        """The reference for K envs located by `locate_batch`, mapped to the world by each env's
-        yaw rotation (K, 3, 3) / (K, 4, 4) and translation (K, 3)."""
-        k, alpha, phase, cycle, moving = where
+    def clip_frame(self, where) -> np.ndarray:
+        """The flat reference (K, flat_size) located by `locate_batch`, in clip space (no clip-to-world map)."""
+        k, alpha, phase, cycle, moving, row = where
         lay = self.layout
+        n = len(k)
+        c0, c1, c2, c3, c4 = self._cuts
         a = alpha[:, None]
-        flat = self._start[k] + a * self._slope[k]
-        # slerp, precomputed per interval; nearly equal rotations fall back to lerp weights
-        theta, inv_sin = self._slerp_theta[k], self._slerp_inv_sin[k]
-        wa = np.where(inv_sin > 0.0, np.sin((1.0 - a) * theta) * inv_sin, 1.0 - a)
-        wb = np.where(inv_sin > 0.0, np.sin(a * theta) * inv_sin, a)
-        quats = wa[..., None] * self._slerp_q0[k] + wb[..., None] * self._slerp_q1[k]
-        flat[:, lay.quats] = quats.reshape(len(k), -1)
+        flat = row[:, :c0] + a * row[:, c0:c1]
+        # slerp, precomputed per interval: weights sin((1-a) th)/sin th and sin(a th)/sin th, one
+        # sine for both; nearly equal rotations fall back to lerp weights (1-a, a)
+        ab = a * _AB_SCALE + _AB_SHIFT  # (K, 2): 1 - a, a
+        w = np.sin(ab[:, :, None] * row[:, None, c2:c3])
+        w *= row[:, None, c3:c4]
+        if self._lerp_mask is not None:
+            w = np.where(self._lerp_mask[k][:, None], ab[:, :, None], w)
+        J = self._num_quats
+        quats = np.add.reduce(w[..., None] * row[:, c1:c2].reshape(n, 2, J, 4), axis=1)
+        flat[:, lay.quats] = quats.reshape(n, -1)
         flat[:, lay.root_pos] += cycle[:, None] * self.clip.cycle_offset
         if moving is not None and not moving.all():
             flat[~moving] *= self._at_rest
-        # the root's world quantities follow each env's clip-to-world map
-        vectors = flat[:, self._world_vectors] @ rot3.transpose(0, 2, 1)  # (K, 4, 3)
-        vectors[:, 0] += translation
-        flat[:, self._world_vectors] = vectors
-        flat[:, lay.root_quat] = (rot4 @ flat[:, lay.root_quat, None])[..., 0]
-        return RefBatch(phase, cycle, flat, lay)
+        return flat
+
+    # the numbers after the flat reference in a row of `rows`
+    ROW_TIME, ROW_PHASE, ROW_CYCLE, ROW_K, ROW_ALPHA, ROW_ONE = range(6)
+
+    def rows(self, t: np.ndarray) -> np.ndarray:
+        """The clip-space reference at times t (n,), one row each (`row_size` numbers): the flat
+        reference (`flat_size`), zeros (1 + S: the rotation angles to itself), then from `meta` on
+        the time, phase, cycle, frame interval k, blend alpha and 1."""
+        where = self.locate_batch(t)
+        out = np.zeros((len(where[0]), self.row_size))
+        out[:, : self.flat_size] = self.clip_frame(where)
+        meta = out[:, self.meta :]
+        meta[:, self.ROW_TIME], meta[:, self.ROW_PHASE], meta[:, self.ROW_CYCLE] = t, where[2], where[3]
+        meta[:, self.ROW_K], meta[:, self.ROW_ALPHA], meta[:, self.ROW_ONE] = where[0], where[1], 1.0
+        return out
+
+    def to_world(self, rows: np.ndarray, maps: np.ndarray) -> None:
+        """Map clip-space rows (K, M, row_size) to the world, in place, by each env's clip-to-world
+        map (K, 17, 16) (`world_map`)."""
+        rows[..., self._map_out] = np.matmul(rows[..., self._map_in], maps)
 
     def link_positions(self, where, rot3: np.ndarray, translation: np.ndarray) -> np.ndarray:
         """World link COM positions (K, L, 3) of the reference located by `locate_batch`."""
-        k, alpha, _, cycle, _ = where
+        k, alpha, cycle = where[0], where[1], where[3]
         pos = self._link_start[k] + alpha[:, None, None] * self._link_slope[k]
         pos += (cycle[:, None] * self.clip.cycle_offset)[:, None]
         return pos @ rot3.transpose(0, 2, 1) + translation[:, None]

@@ -2,11 +2,13 @@
 
     r = sum_i w_i exp(-k_i e_i),   r in [0, 1]
 
-with the terms below. Every error is computed for all joints at once.
+with the terms below. Every error is computed for all joints (and all K envs) at once.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from awr_mimic.anim.quat import einsum
 
 # term: (weight, scale k). DeepMimic's raw weights 0.5/0.05/0.15/0.2/0.1 already sum to 1.
 TERMS = {
@@ -23,51 +25,76 @@ _SCALES = np.array([k for _, k in TERMS.values()])
 
 
 class ImitationReward:
-    def __init__(self, joint_weights: np.ndarray, root_weight: float, is_spherical: np.ndarray, layout):
+    """The reward of K envs from two rows per env in the same layout (`World._state_layout`):
+
+        tracked (StateLayout) | end effectors (3E) | COM velocity (3) | half rotation angles (1+S)
+
+    the simulated character's and the reference's (whose rotation angles to itself are 0); a half
+    angle is arccos |q_sim . q_ref|, half the angle of the rotation between them. Every error is
+    linear in the squared differences of these rows, so one subtraction, one square and one matrix
+    product give all five, already times -k_i.
+    """
+
+    def __init__(self, joint_weights: np.ndarray, root_weight: float, is_spherical: np.ndarray, layout,
+                 num_end_effectors: int):
         # weights of [root; spherical joints] (rotation terms) and of revolute joints
         self.rot_weights = np.concatenate([[root_weight], joint_weights[is_spherical]])
         rev_weights = joint_weights[~is_spherical]
-        # Rows of squared-difference weights over the tracked block of the StateLayout:
-        # 0: the revolute part of the pose error, 1: the velocity error, 2: the root error
-        # without its rotation term. One matrix product gives all three.
-        lay = layout
-        lin = np.zeros((3, lay.size))
-        lin[0, lay.joint_angles] = rev_weights
-        lin[1, lay.ang_vels] = np.repeat(self.rot_weights, 3)
-        lin[1, lay.joint_angle_vels] = rev_weights
-        lin[2, lay.root_pos] = 1.0
-        lin[2, lay.root_vel] = 0.01
-        lin[2, lay.root_ang_vel] = 0.001
-        self.linear_weights = lin
-        self.angles = lay.joint_angles
+        self.layout = lay = layout
         self.num_joints = len(joint_weights)
+        E, size = num_end_effectors, lay.size
+        self.end_effectors = slice(size, size + 3 * E)
+        self.com_vel = slice(size + 3 * E, size + 3 * E + 3)
+        self.rotation_angles = slice(size + 3 * E + 3, size + 3 * E + 3 + len(self.rot_weights))
+        self.row_size = self.rotation_angles.stop
+        self.num_end_effectors = E
+        w = np.zeros((self.row_size, len(TERM_NAMES)))
+        w[lay.joint_angles, 0] = rev_weights  # pose: revolute joints
+        w[self.rotation_angles, 0] = 4.0 * self.rot_weights  # pose: rotations (2 x half angle), root included
+        w[lay.ang_vels, 1] = np.repeat(self.rot_weights, 3)  # velocity
+        w[lay.joint_angle_vels, 1] = rev_weights
+        w[self.end_effectors, 2] = 1.0 / E if E else 0.0  # end effectors: mean squared distance
+        w[lay.root_pos, 3] = 1.0  # root
+        w[lay.root_vel, 3] = 0.01
+        w[lay.root_ang_vel, 3] = 0.001
+        w[self.rotation_angles.start, 3] = 0.4  # root rotation: 0.1 (2 x half angle)^2
+        w[self.com_vel, 4] = 0.1  # centre of mass velocity
+        self._weights = w * -_SCALES
+        # tracking errors: mean rotation angle and |angle difference| over the actuated joints
+        J = max(self.num_joints, 1)
+        self._joint_mean = np.zeros(self.row_size)
+        self._joint_mean[self.rotation_angles.start + 1 : self.rotation_angles.stop] = 2.0 / J  # 2 x half angle
+        self._joint_mean[lay.joint_angles] = 1.0 / J
+        self._ee_mean = np.full(E, 1.0 / E if E else 0.0)
+
+    @staticmethod
+    def half_angles_into(sim_quats: np.ndarray, ref_quats: np.ndarray, out: np.ndarray) -> None:
+        """Half the angle (rad) of the rotation between each pair of quaternions (K, 1+S, 4) into out (K, 1+S)."""
+        dot = einsum("kji,kji->kj", sim_quats, ref_quats)
+        np.abs(dot, out=dot)
+        np.minimum(dot, 1.0, out=dot)
+        np.arccos(dot, out=out)
+
+    def from_rows(self, sim_row: np.ndarray, ref_row: np.ndarray):
+        """Rewards (K,), term values (K, 5) in TERM_NAMES order, and tracking errors {name: (K,)}
+        from the simulated and reference rows (K, row_size). Whole-array numpy over all K envs."""
+        diff = sim_row - ref_row
+        sq = diff * diff
+        terms = np.exp(sq @ self._weights)
+        E = self.num_end_effectors
+        ee_dist = np.sqrt(np.add.reduce(sq[:, self.end_effectors].reshape(len(sq), E, 3), axis=2))
+        np.abs(diff, out=diff)
+        tracking = {"joint_angle_error": diff @ self._joint_mean, "end_effector_error": ee_dist @ self._ee_mean}
+        return terms @ _WEIGHTS, terms, tracking
 
     def __call__(self, sim, ref, sim_ee_rel, sim_com_vel):
-        """Rewards (K,), term values (K, 5) in TERM_NAMES order, and tracking errors {name: (K,)}.
-
-        sim, ref: batches of K states in the shared StateLayout. sim_ee_rel: the simulated end
-        effectors relative to the root in its heading frame, height above ground (K, E, 3).
-        Whole-array numpy over all K envs at once: this runs every control step.
-        """
-        diff = sim.tracked - ref.tracked
-        linear = (diff * diff) @ self.linear_weights.T  # (K, 3): revolute pose, velocity, root w/o rotation
-        # rotations: angle of the quaternion difference, root first
-        dot = np.abs(np.einsum("kji,kji->kj", sim.quats, ref.quats))
-        rot_angle = 2.0 * np.arccos(np.minimum(dot, 1.0))  # (K, 1+S)
-        errors = np.empty((len(diff), len(TERM_NAMES)))
-        errors[:, 0] = linear[:, 0] + (rot_angle * rot_angle) @ self.rot_weights  # pose
-        errors[:, 1] = linear[:, 1]  # velocity
-        # end effectors: mean squared distance in the root-relative heading frame
-        ee_diff = sim_ee_rel - ref.end_effector_rel
-        ee_dist2 = np.einsum("kei,kei->ke", ee_diff, ee_diff)
-        errors[:, 2] = ee_dist2.mean(axis=1) if ee_dist2.shape[1] else 0.0
-        errors[:, 3] = linear[:, 2] + 0.1 * rot_angle[:, 0] ** 2  # root
-        dc = sim_com_vel - ref.com_vel
-        errors[:, 4] = 0.1 * np.einsum("ki,ki->k", dc, dc)  # centre of mass velocity
-        terms = np.exp(-_SCALES * errors)
-        tracking = {
-            "joint_angle_error": (rot_angle[:, 1:].sum(axis=1) + np.abs(diff[:, self.angles]).sum(axis=1))
-            / max(self.num_joints, 1),
-            "end_effector_error": np.sqrt(ee_dist2).mean(axis=1) if ee_dist2.shape[1] else np.zeros(len(diff)),
-        }
-        return terms @ _WEIGHTS, terms, tracking
+        """`from_rows` from a SimBatch, a RefBatch, the simulated end effectors relative to the root
+        in its heading frame, height above ground (K, E, 3), and COM velocities (K, 3)."""
+        K, size = len(sim_ee_rel), self.layout.size
+        sim_row, ref_row = np.empty((K, self.row_size)), np.zeros((K, self.row_size))
+        sim_row[:, :size] = sim.tracked
+        sim_row[:, self.end_effectors] = sim_ee_rel.reshape(K, -1)
+        sim_row[:, self.com_vel] = sim_com_vel
+        self.half_angles_into(sim.quats, ref.quats, sim_row[:, self.rotation_angles])
+        ref_row[:, : self.rotation_angles.start] = ref.flat
+        return self.from_rows(sim_row, ref_row)

@@ -6,7 +6,8 @@ pybullet's STABLE_PD_CONTROL torques last for one `stepSimulation` only.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
@@ -63,6 +64,15 @@ class World:
         self.is_spherical = np.array([t == SPHERICAL for _, t, _ in layout.joints])
         self._disable_default_motors()
 
+        # PD targets as one flat list: the spherical joints' quaternions (4 each), then the revolute
+        # joints' angles (1 each); the slice of each joint, in joint order
+        num_sph = int(self.is_spherical.sum())
+        sph_rank = np.cumsum(self.is_spherical) - 1
+        rev_rank = np.cumsum(~self.is_spherical) - 1
+        self._target_slices = [slice(4 * int(r), 4 * int(r) + 4) if sph else slice(4 * num_sph + int(q), 4 * num_sph + int(q) + 1)
+                               for sph, r, q in zip(self.is_spherical, sph_rank, rev_rank)]
+        self.target_size = 4 * num_sph + int((~self.is_spherical).sum())
+
         kp, kd, torque_limit = character.pd_gains
         self._kp = kp.tolist()
         self._kd = kd.tolist()
@@ -100,9 +110,14 @@ class World:
 
     def set_pd_targets(self, joint_quats: np.ndarray, joint_angles: np.ndarray):
         """PD targets for the coming control step: spherical quats (S, 4), revolute angles (R,)."""
-        quats = iter(joint_quats.tolist() if isinstance(joint_quats, np.ndarray) else joint_quats)
-        angles = iter(joint_angles.tolist() if isinstance(joint_angles, np.ndarray) else joint_angles)
-        self._targets = [next(quats) if spherical else [next(angles)] for spherical in self.is_spherical]
+        flat = np.concatenate([np.asarray(joint_quats, dtype=np.float64).reshape(-1),
+                               np.asarray(joint_angles, dtype=np.float64).reshape(-1)])
+        self.set_pd_flat(flat.tolist())
+
+    def set_pd_flat(self, values: list):
+        """PD targets as one flat list of floats: the spherical joints' quaternions (4 each), then the
+        revolute joints' angles (1 each), as `target_size` says."""
+        self._targets = list(map(values.__getitem__, self._target_slices))
 
     def push(self, link: int, impulse, point, duration: float):
         """Queue an impulse (N s, world frame) on `link` at world `point`, spread as a constant
@@ -193,13 +208,30 @@ class World:
         p.resetJointStatesMultiDof(self.body, self.joint_indices, values, velocities, physicsClientId=cid)
 
     def _state_layout(self):
-        """Slices of the flat state array read_state() builds (one numpy conversion per step)."""
+        """Slices of the flat state array read_state() builds (one numpy conversion per step):
+
+            tracked (StateLayout) | end effectors (3E) | COM velocity (3) | half rotation angles (1+S) |
+            link COM positions, linear, angular velocities (9L) | link rotations (4L)
+
+        The three blocks after the tracked one are zero as read: the env fills them in (end effectors
+        relative to the root in its heading frame, the whole-body COM velocity, half the angle between
+        each [root; spherical joint] rotation and the reference's), so that the first `row_size`
+        numbers are the row the reward compares with the reference's.
+        """
         self.layout = StateLayout(self.num_spherical, self.num_revolute)
-        self._links = slice(self.layout.size, self.layout.size + 9 * self.num_links)
+        E, S = len(self.character.end_effector_links), self.num_spherical
+        size = self.layout.size
+        self.end_effectors = slice(size, size + 3 * E)
+        self.com_vel = slice(size + 3 * E, size + 3 * E + 3)
+        self.rotation_angles = slice(size + 3 * E + 3, size + 3 * E + 4 + S)
+        self.row_size = self.rotation_angles.stop
+        self._scratch_zeros = [0.0] * (self.row_size - size)
+        self._links = slice(self.row_size, self.row_size + 9 * self.num_links)
         self._link_quats = slice(self._links.stop, self._links.stop + 4 * self.num_links)
         self.state_size = self._link_quats.stop
         self._sph_order = [int(i) for i in np.flatnonzero(self.is_spherical)]
         self._rev_order = [int(i) for i in np.flatnonzero(~self.is_spherical)]
+        self._pick_sph, self._pick_rev = _picker(self._sph_order), _picker(self._rev_order)
 
     def state_values(self) -> list:
         """The character's state as a flat list of floats in `state_layout` order: four pybullet calls."""
@@ -211,20 +243,19 @@ class World:
         joints = p.getJointStatesMultiDof(body, self.joint_indices, physicsClientId=cid)
         if self._has_base_offset:  # report the base link frame, not its centre of mass
             base_pos, base_quat, base_vel = self._base_frame(base_pos, base_quat, base_vel, base_ang_vel)
-        sph, rev = self._sph_order, self._rev_order
+        # C-level gathers (itemgetter, map, chain) rather than Python loops over joints and links
+        sph, rev = self._pick_sph(joints), self._pick_rev(joints)
+        first, second, cat = _FIRST, _SECOND, chain.from_iterable
         values = [*base_pos, *base_vel, *base_quat]
-        for j in sph:
-            values += joints[j][0]
+        values += cat(map(first, sph))  # spherical joint rotations
         values += base_ang_vel
-        for j in sph:
-            values += joints[j][1]
-        for j in rev:
-            values += joints[j][0]
-        for j in rev:
-            values += joints[j][1]
-        for field in (0, 6, 7, 1):  # link COM position, linear velocity, angular velocity, rotation
-            for link in links:
-                values += link[field]
+        values += cat(map(second, sph))  # spherical joint angular velocities
+        values += cat(map(first, rev))  # revolute angles
+        values += cat(map(second, rev))  # and velocities
+        values += self._scratch_zeros  # filled in by the env
+        # link COM position, linear velocity, angular velocity, rotation
+        for field in _LINK_FIELDS:
+            values += cat(map(field, links))
         return values
 
     def _base_frame(self, com_pos, com_quat, com_vel, ang_vel):
@@ -236,18 +267,7 @@ class World:
 
     def batch_views(self, flat: np.ndarray) -> "SimBatch":
         """Named views of (K, state_size) flat states."""
-        lay, L, K = self.layout, self.num_links, len(flat)
-        quats = flat[:, lay.quats].reshape(K, -1, 4)
-        ang_vels = flat[:, lay.ang_vels].reshape(K, -1, 3)
-        vectors = flat[:, self._links].reshape(K, 3 * L, 3)
-        return SimBatch(
-            flat=flat, tracked=flat[:, : lay.size], root_pos=flat[:, lay.root_pos], root_quat=quats[:, 0],
-            root_vel=flat[:, lay.root_vel], root_ang_vel=ang_vels[:, 0], quats=quats, ang_vels=ang_vels,
-            joint_quats=quats[:, 1:], joint_angles=flat[:, lay.joint_angles], joint_ang_vels=ang_vels[:, 1:],
-            joint_angle_vels=flat[:, lay.joint_angle_vels], link_vectors=vectors, link_pos=vectors[:, :L],
-            link_vel=vectors[:, L : 2 * L], link_ang_vel=vectors[:, 2 * L :],
-            link_quat=flat[:, self._link_quats].reshape(K, L, 4),
-        )
+        return SimBatch(flat, self)
 
     def read_state(self) -> "SimBatch":
         """This world's state as a batch of one."""
@@ -260,25 +280,53 @@ class World:
         return [c[3] for c in contacts]
 
 
-class SimBatch(NamedTuple):
-    """Simulated characters (K leading): root = base link frame, joints in actuation order.
-    Every field is a view of `flat`; `tracked` is its leading block in the StateLayout
-    shared with the reference."""
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_LINK_FIELDS = (itemgetter(0), itemgetter(6), itemgetter(7), itemgetter(1))  # of getLinkStates
 
-    flat: np.ndarray  # (K, state_size)
-    tracked: np.ndarray
-    root_pos: np.ndarray  # (K, 3)
-    root_quat: np.ndarray  # (K, 4)
-    root_vel: np.ndarray
-    root_ang_vel: np.ndarray  # world
-    quats: np.ndarray  # (K, 1+S, 4)
-    ang_vels: np.ndarray  # (K, 1+S, 3)
-    joint_quats: np.ndarray  # (K, S, 4) spherical, local
-    joint_angles: np.ndarray  # (K, R)
-    joint_ang_vels: np.ndarray  # (K, S, 3) local (child) frame
-    joint_angle_vels: np.ndarray  # (K, R)
-    link_vectors: np.ndarray  # (K, 3L, 3)
-    link_pos: np.ndarray  # (K, L, 3) link centres of mass
-    link_vel: np.ndarray  # (K, L, 3)
-    link_ang_vel: np.ndarray  # (K, L, 3)
-    link_quat: np.ndarray  # (K, L, 4)
+
+def _picker(indices: list):
+    """A function returning the items at `indices` of a sequence, as a tuple."""
+    if not indices:
+        return lambda seq: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda seq: (seq[i],)
+    return itemgetter(*indices)
+
+
+class SimBatch:
+    """Simulated characters (K leading): root = base link frame, joints in actuation order.
+    Every field is a view of `flat` (made when asked for); `tracked` is its leading block in the
+    StateLayout shared with the reference, `row` that block and what the env fills in after it
+    for the reward (see World._state_layout)."""
+
+    __slots__ = ("flat", "_world")
+
+    def __init__(self, flat: np.ndarray, world: World):
+        self.flat, self._world = flat, world  # flat: (K, state_size)
+
+    def __len__(self):
+        return len(self.flat)
+
+    @property
+    def num_links(self) -> int:
+        return self._world.num_links
+
+    tracked = property(lambda self: self.flat[:, : self._world.layout.size])
+    row = property(lambda self: self.flat[:, : self._world.row_size])
+    root_pos = property(lambda self: self.flat[:, self._world.layout.root_pos])  # (K, 3)
+    root_vel = property(lambda self: self.flat[:, self._world.layout.root_vel])
+    root_quat = property(lambda self: self.flat[:, self._world.layout.root_quat])  # (K, 4)
+    quats = property(lambda self: self.flat[:, self._world.layout.quats].reshape(len(self.flat), -1, 4))  # (K, 1+S, 4)
+    ang_vels = property(lambda self: self.flat[:, self._world.layout.ang_vels].reshape(len(self.flat), -1, 3))
+    root_ang_vel = property(lambda self: self.flat[:, self._world.layout.root_ang_vel])  # world
+    joint_quats = property(lambda self: self.quats[:, 1:])  # (K, S, 4) spherical, local
+    joint_ang_vels = property(lambda self: self.ang_vels[:, 1:])  # (K, S, 3) local (child) frame
+    joint_angles = property(lambda self: self.flat[:, self._world.layout.joint_angles])  # (K, R)
+    joint_angle_vels = property(lambda self: self.flat[:, self._world.layout.joint_angle_vels])  # (K, R)
+    # (K, 3L, 3): link centres of mass, linear velocities, angular velocities
+    link_vectors = property(lambda self: self.flat[:, self._world._links].reshape(len(self.flat), -1, 3))
+    link_pos = property(lambda self: self.link_vectors[:, : self._world.num_links])  # (K, L, 3)
+    link_vel = property(lambda self: self.link_vectors[:, self._world.num_links : 2 * self._world.num_links])
+    link_ang_vel = property(lambda self: self.link_vectors[:, 2 * self._world.num_links :])
+    link_quat = property(lambda self: self.flat[:, self._world._link_quats].reshape(len(self.flat), -1, 4))  # (K, L, 4)
