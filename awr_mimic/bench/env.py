@@ -2,7 +2,8 @@
 
 Speed: env control steps/s with random actions (reset on termination) against
 the raw physics limit for the same character, sim rate and substeps: stable PD
-+ stepSimulation only, replaying the env run's episode lengths and actions.
++ stepSimulation only, replaying the env run's episodes (start states, PD targets
+and resets), so that its physics is the env run's, number for number.
 Rounds alternate between the two and the medians are reported. Times are
 this process's CPU time (one core), so other load on the machine inflates
 neither side; each round's env/raw ratio is taken and the median reported.
@@ -43,13 +44,24 @@ def _make(character, clip, **options):
     return MimicEnv(character=character, clip=clip, **options)
 
 
-def env_round(env, steps, rng, actions_out):
-    """Random actions, reset on termination; returns (seconds, episode lengths)."""
+def _start_state(batch, row: int = 0) -> tuple:
+    """The state a reset just put env `row` in (the reference's), as World.set_state takes it."""
+    ref = batch.ref
+    return tuple(np.array(x[row]) for x in (ref.root_pos, ref.root_quat, ref.root_vel, ref.root_ang_vel,
+                                            ref.joint_quats, ref.joint_angles, ref.joint_ang_vels,
+                                            ref.joint_angle_vels))
+
+
+def env_round(env, steps, rng, actions_out, starts_out=None):
+    """Random actions, reset on termination; returns (seconds, episode lengths). The actions and
+    the start state of each episode go to actions_out and starts_out (outside the timed part)."""
     lengths, n = [], 0
     env.reset(seed=int(rng.integers(1 << 31)))
+    starts = [_start_state(env.batch)]
     low, high = env.action_space.low, env.action_space.high
     actions = rng.uniform(low, high, size=(steps, len(low))).astype(np.float32)
     actions_out.append(actions)
+    elapsed = 0.0
     start = time.process_time()
     for a in actions:
         _, _, terminated, truncated, _ = env.step(a)
@@ -58,24 +70,27 @@ def env_round(env, steps, rng, actions_out):
             lengths.append(n)
             n = 0
             env.reset()
-    elapsed = time.process_time() - start
+            elapsed += time.process_time() - start
+            starts.append(_start_state(env.batch))
+            start = time.process_time()
+    elapsed += time.process_time() - start
     lengths.append(n)
+    if starts_out is not None:
+        starts_out.append(starts)
     return elapsed, lengths
 
 
-def raw_round(env, lengths, actions, rng):
-    """The same episodes with stable PD + stepSimulation only (resets at the same points)."""
-    world, clip = env.world, env.clip
-    sph, rev = env.batch.sph_action, env.batch.rev_action
-    starts = [clip.sample(rng.uniform(0, clip.duration)) for _ in lengths]
+def raw_round(env, lengths, actions, starts):
+    """The same episodes with stable PD + stepSimulation only: the env's start states, PD targets
+    and resets, so the physics is the env's, number for number."""
+    world = env.world
     # targets prepared outside the timed loop: the limit is physics alone
-    targets = [(quat.from_expmap(a[sph].reshape(-1, 3)), a[rev].astype(np.float64)) for a in actions]
+    targets = [tuple(x[0] for x in env.batch.pd_targets(a[None], np.zeros(1, np.int64))) for a in actions]
     substeps = env.substeps
     i = 0
     start = time.process_time()
-    for ref, length in zip(starts, lengths):
-        world.set_state(ref.root_pos, ref.root_quat, ref.root_vel, ref.root_ang_vel, ref.joint_quats,
-                        ref.joint_angles, ref.joint_ang_vels, ref.joint_angle_vels)
+    for state, length in zip(starts, lengths):
+        world.set_state(*state)
         for _ in range(length):
             world.set_pd_targets(*targets[i])
             world.step_physics(substeps)
@@ -91,10 +106,10 @@ def speed(character, clip, sim_hz, steps, rounds, seed=0):
     try:
         env_round(env, 200, rng, [])  # warm-up
         for _ in range(rounds):
-            acts = []
-            seconds, lengths = env_round(env, steps, rng, acts)
+            acts, starts = [], []
+            seconds, lengths = env_round(env, steps, rng, acts, starts)
             env_rates.append(steps / seconds)
-            raw_rates.append(steps / raw_round(env, lengths, acts[0], rng))
+            raw_rates.append(steps / raw_round(env, lengths, acts[0], starts[0]))
         sim_hz = env.sim_hz
         substeps = env.substeps
     finally:
@@ -123,13 +138,15 @@ def batch_speed(character, clip, sim_hz, num_envs, steps, rounds, seed=0):
     batch = MimicBatch(num_envs, character=character, clip=clip, **options)
     rng = np.random.default_rng(seed)
     low, high = batch.action_low, batch.action_high
-    clip_obj, worlds = batch.clip, batch.worlds
+    worlds = batch.worlds
     env_rates, raw_rates = [], []
 
     def env_round(n):
         batch.reset(np.arange(num_envs), rng.uniform(size=num_envs))
+        starts = [[_start_state(batch, i)] for i in range(num_envs)]  # per env, in order
         actions = rng.uniform(low, high, size=(n, num_envs, len(low)))
         done = np.zeros((n, num_envs), dtype=bool)
+        elapsed = 0.0
         start = time.process_time()
         for t in range(n):
             _, _, terminated, truncated, _ = batch.step(actions[t])
@@ -137,22 +154,23 @@ def batch_speed(character, clip, sim_hz, num_envs, steps, rounds, seed=0):
             done[t, ended] = True
             if len(ended):
                 batch.reset(ended, rng.uniform(size=len(ended)))
-        return time.process_time() - start, actions, done
+                elapsed += time.process_time() - start
+                for row, i in enumerate(ended.tolist()):
+                    starts[i].append(_start_state(batch, row))
+                start = time.process_time()
+        return elapsed + time.process_time() - start, actions, done, starts
 
-    def raw_round(actions, done):
-        n = len(actions)
-        starts = [clip_obj.sample(rng.uniform(0, clip_obj.duration)) for _ in range(int(done.sum()) + num_envs)]
-        sph, rev = batch.sph_action, batch.rev_action
-        targets = [[(quat.from_expmap(a[sph].reshape(-1, 3)), a[rev]) for a in row] for row in actions]
-        substeps, used = batch.substeps, 0
+    def raw_round(actions, done, starts):
+        """The same episodes with physics only: each env's start states, PD targets and resets."""
+        n, all_envs = len(actions), np.arange(num_envs)
+        targets = [[(q, a) for q, a in zip(*batch.pd_targets(row, all_envs))] for row in actions]
+        substeps, used = batch.substeps, [0] * num_envs
         start = time.process_time()
         for t in range(n):
             for i, world in enumerate(worlds):
                 if t == 0 or done[t - 1, i]:
-                    ref = starts[used]
-                    used += 1
-                    world.set_state(ref.root_pos, ref.root_quat, ref.root_vel, ref.root_ang_vel, ref.joint_quats,
-                                    ref.joint_angles, ref.joint_ang_vels, ref.joint_angle_vels)
+                    world.set_state(*starts[i][used[i]])
+                    used[i] += 1
                 world.set_pd_targets(*targets[t][i])
                 world.step_physics(substeps)
         return time.process_time() - start
@@ -161,9 +179,9 @@ def batch_speed(character, clip, sim_hz, num_envs, steps, rounds, seed=0):
         env_round(20)  # warm-up
         per_round = max(1, steps // num_envs)
         for _ in range(rounds):
-            seconds, actions, done = env_round(per_round)
+            seconds, actions, done, starts = env_round(per_round)
             env_rates.append(per_round * num_envs / seconds)
-            raw_rates.append(per_round * num_envs / raw_round(actions, done))
+            raw_rates.append(per_round * num_envs / raw_round(actions, done, starts))
     finally:
         batch.close()
     ratios = [e / r for e, r in zip(env_rates, raw_rates)]
