@@ -36,6 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--num-envs", type=int, default=8,
                         help="envs stepped together in one process for the batched figure (samplers do this)")
     parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument("--solver-iterations", type=int, default=None,
+                        help="measure with this many constraint solver iterations (the env uses "
+                             "awr_mimic.envs.world.SOLVER_ITERATIONS); for comparisons, not a setting")
 
 
 def _make(character, clip, **options):
@@ -211,6 +214,13 @@ def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
 
 
 def run(args) -> int:
+    if args.solver_iterations is not None:
+        from awr_mimic.envs import world
+        from awr_mimic.errors import ConfigError
+
+        if args.solver_iterations < 1:
+            raise ConfigError(f"--solver-iterations must be at least 1, got {args.solver_iterations}")
+        world.SOLVER_ITERATIONS = args.solver_iterations
     print(f"awr-mimic bench env: character={args.character} clip={args.clip} (one core, medians of {args.rounds} rounds)")
     s = speed(args.character, args.clip, args.sim_hz, args.steps, args.rounds)
     print(f"  sim {s['sim_hz']} Hz, {s['substeps']} substeps per control step; one env:")
