@@ -55,6 +55,22 @@ def test_humanoid_model(walk_env):
     assert walk_env.sim_hz == 240 and walk_env.control_hz == 30 and walk_env.substeps == 8
 
 
+@pytest.mark.parametrize("character", ["humanoid", "dog"])
+def test_every_link_has_deepmimic_friction(character):
+    # DeepMimic gives the character and the ground a friction of 0.9 (pybullet multiplies them).
+    # A changeDynamics call on a link that also sets damping drops the friction silently, which
+    # left every link at the URDF's 0.5 until 2026-12-03.
+    env = awr_mimic.make_env(character=character)
+    try:
+        world = env.batch.worlds[0]
+        frictions = [p.getDynamicsInfo(world.body, link, physicsClientId=world.client)[1]
+                     for link in range(-1, world.num_links)]
+        assert frictions == [pytest.approx(0.9)] * (world.num_links + 1)
+        assert p.getDynamicsInfo(world.ground, -1, physicsClientId=world.client)[1] == pytest.approx(0.9)
+    finally:
+        env.close()
+
+
 def test_reward_terms_are_one_at_the_reference_and_fall_with_error(walk_env):
     walk_env.reset(seed=3)
     batch = walk_env.batch

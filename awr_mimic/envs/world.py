@@ -54,10 +54,12 @@ class World:
         skeleton = character.skeleton
         self.num_links = skeleton.num_links
         self.link_indices = list(range(self.num_links))
+        # Damping belongs to the whole multibody: set it on the base alone. pybullet ignores every
+        # other argument of a link's changeDynamics call that also sets damping, which left the
+        # links at the URDF's friction of 0.5 until 2026-12-03.
+        p.changeDynamics(self.body, -1, linearDamping=0.0, angularDamping=0.0, physicsClientId=cid)
         for link in [-1] + self.link_indices:
-            p.changeDynamics(
-                self.body, link, lateralFriction=FRICTION, linearDamping=0.0, angularDamping=0.0, physicsClientId=cid
-            )
+            p.changeDynamics(self.body, link, lateralFriction=FRICTION, physicsClientId=cid)
 
         layout = character.layout
         self.joint_indices = [int(i) for i, _, _ in layout.joints]
