@@ -18,7 +18,7 @@ from awr_mimic.envs.layout import StateLayout
 
 import pybullet_data
 
-FRICTION = 0.9
+FRICTION = 0.9  # any change to these world settings bumps awr_mimic/physics_revision.py
 SOLVER_ITERATIONS = 10
 GRAVITY = 9.8
 

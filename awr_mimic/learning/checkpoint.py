@@ -35,6 +35,7 @@ import os
 import pickle
 import random
 import re
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +45,7 @@ import numpy as np
 import torch
 
 from awr_mimic.errors import AwrMimicError
+from awr_mimic.physics_revision import physics_changes
 
 FORMAT = 2
 KINDS = ("run", "slim", "controller")
@@ -360,6 +362,11 @@ def open_policy(path, best: bool = False, clip: str | None = None) -> PolicyChec
     policy.eval()
     kind = state["kind"]
     shown = state["name"] or state["path"]
+    if state.env_spec.is_mimic:
+        changed = physics_changes(state.get("physics_revision"))
+        if changed:
+            print(f"note: {shown} was trained with older physics ({changed}); it may track and balance worse "
+                  f"now: resume its run to adapt it (docs/environment.md, Physics)", file=sys.stderr, flush=True)
     return PolicyCheckpoint(policy, state.env_spec, cfg, space,
                             f"{'controller' if kind == 'controller' else 'checkpoint'} {shown}", state["path"],
                             state["name"], kind, dict(state.get("metadata") or {}))
@@ -441,7 +448,8 @@ def controller_state(state: dict, metadata: dict | None = None) -> dict:
     meta.update(metadata or {})
     learner = state["learner"]
     spec = _stored_spec(state)
-    return {"kind": "controller", "algo": state.get("algo", "awr"), "config": state["config"],
+    return {"kind": "controller", "algo": state.get("algo", "awr"), "physics_revision": state.get("physics_revision"),
+            "config": state["config"],
             "env_spec": spec, "space": state["space"],
             "learner": {"actor": learner["actor"], "normalizer": learner.get("normalizer")},
             "counters": {k: c[k] for k in ("iteration", "samples", "episodes", "elapsed") if k in c},

@@ -28,6 +28,7 @@ from awr_mimic.learning.checkpoint import (as_numpy, load_checkpoint, rng_states
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import SpaceInfo, policy_weights
+from awr_mimic.physics_revision import PHYSICS_REVISION, physics_changes
 
 CSV_COLUMNS = [
     "iteration", "samples", "time_s", "samples_per_s", "mean_return", "normalized_return", "mean_length",
@@ -295,6 +296,10 @@ class Trainer:
         line = describe_dropped(dropped, {k: getattr(cfg, k) for k in RUN_FIELDS})
         if line:
             print(line, file=sys.stderr, flush=True)
+        changed = physics_changes(state.get("physics_revision")) if state.env_spec.is_mimic else None
+        if changed:
+            print(f"resume: {ckpt} was trained with older physics ({changed}); the run trains on in today's",
+                  file=sys.stderr, flush=True)
         if not same_dir and state.get("buffer") is not None:
             cls._copy_chunks(state, ckpt.parent / "buffer", target / "buffer")
         ds = dataset or cls._stored_dataset(state, ckpt)
@@ -598,6 +603,7 @@ class Trainer:
         return {
             "kind": "run" if with_buffer else "slim",
             "algo": "awr",
+            "physics_revision": PHYSICS_REVISION,  # the worlds this policy trained in (bullet.py)
             "config": self.cfg.to_dict(),
             "env_spec": self.env_spec.stored().to_dict(),  # the clip by name, never a file path
             "space": dataclasses.asdict(self.space),
