@@ -603,7 +603,7 @@ class Trainer:
         return {
             "kind": "run" if with_buffer else "slim",
             "algo": "awr",
-            "physics_revision": PHYSICS_REVISION,  # the worlds this policy trained in (bullet.py)
+            "physics_revision": PHYSICS_REVISION,  # the worlds this policy trained in (physics_revision.py)
             "config": self.cfg.to_dict(),
             "env_spec": self.env_spec.stored().to_dict(),  # the clip by name, never a file path
             "space": dataclasses.asdict(self.space),
