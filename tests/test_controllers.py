@@ -13,6 +13,7 @@ from awr_mimic.learning.checkpoint import (load_checkpoint, looks_like_name, ope
 from awr_mimic.learning.config import AWRConfig
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo
+from awr_mimic.physics_revision import PHYSICS_REVISION
 
 HUMANOID_WALK = EnvSpec("awr_mimic/Mimic-v0", {"character": "humanoid", "clip": "walk"})
 
@@ -23,7 +24,8 @@ def make_controller(path, spec: EnvSpec, obs_dim: int, act_dim: int, discrete: b
     space = SpaceInfo(obs_dim, discrete, act_dim, *(() if discrete else ((-1.0,) * act_dim, (1.0,) * act_dim)))
     policy = Policy(space, **policy_kwargs(cfg))
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, {"kind": "controller", "algo": "awr", "config": cfg.to_dict(), "env_spec": spec.to_dict(),
+    save_checkpoint(path, {"kind": "controller", "algo": "awr", "physics_revision": PHYSICS_REVISION,
+                           "config": cfg.to_dict(), "env_spec": spec.to_dict(),
                            "space": dataclasses.asdict(space), "learner": {"actor": policy.state_dict()},
                            "counters": {"samples": metadata.get("samples", 0)}, "metadata": metadata})
     return path
