@@ -177,11 +177,16 @@ class MimicBatch:
         self._cache = np.zeros_like(self._cache_clip)  # the same rows mapped to the world (each env's map)
         self._cache_next = [0] * K  # the row of each env's current time
         self._cache_end = [0] * K  # refill when the current row reaches this
+        self._time_column = self.motion.meta + ReferenceMotion.ROW_TIME
+        self._cycle_column = self.motion.meta + ReferenceMotion.ROW_CYCLE
+        self._tracked_size = world.layout.size
 
     # ------------------------------------------------------------ episodes
 
     def reset(self, envs, phases) -> np.ndarray:
         """Put envs (an index or indices) on the reference at `phases` (RSI); returns their observations."""
+        if isinstance(envs, (int, np.integer)) and isinstance(phases, (float, int)):
+            return self._reset_one(int(envs), float(phases))
         envs = np.atleast_1d(np.asarray(envs, dtype=np.int64))
         phases = np.asarray(phases, dtype=np.float64)
         if phases.shape != envs.shape:
@@ -196,15 +201,28 @@ class MimicBatch:
         self.ref_translation[envs], self.ref_yaw[envs] = 0.0, 0.0
         self._maps[envs] = self._identity_map
         cached = self._refill(rows, time, self._first_chunk, identity=True)[:, self._row_offsets]
-        self.cycle[envs] = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_CYCLE]
+        self.cycle[envs] = cached[:, 0, self._cycle_column]
         ref, futures = self._reference(cached)
         for row, i in enumerate(rows):
-            self.worlds[i].set_state(
-                ref.root_pos[row], ref.root_quat[row], ref.root_vel[row], ref.root_ang_vel[row],
-                ref.joint_quats[row], ref.joint_angles[row], ref.joint_ang_vels[row], ref.joint_angle_vels[row],
-            )
+            self.worlds[i].set_state_row(cached[row, 0, : self._tracked_size].tolist())
         sim, heading = self._read(rows)
         return self._observe(envs, sim, ref, futures, heading, heading_frame(sim, *heading))
+
+    def _reset_one(self, i: int, phase: float) -> np.ndarray:
+        """`reset` of one env: Python numbers and views where the general path indexes arrays."""
+        if not 0.0 <= phase <= 1.0:  # False for NaN
+            raise ConfigError(f"start phase must be in [0, 1], got {show(np.array([phase]))}")
+        self.time[i] = time = phase * self.clip.duration
+        self.steps[i] = 0
+        self.ref_translation[i], self.ref_yaw[i] = 0.0, 0.0
+        self._maps[i] = self._identity_map
+        self._refill([i], time, self._first_chunk, identity=True)
+        cached = self._cached([i], time)
+        self.cycle[i] = cached.item(0, 0, self._cycle_column)
+        ref, futures = self._reference(cached)
+        self.worlds[i].set_state_row(cached[0, 0, : self._tracked_size].tolist())
+        sim, heading = self._read([i])
+        return self._observe(slice(i, i + 1), sim, ref, futures, heading, heading_frame(sim, *heading))
 
     def step(self, actions: np.ndarray, envs: np.ndarray | None = None):
         """Step envs (all by default) with actions (len(envs), A).
@@ -218,7 +236,8 @@ class MimicBatch:
         else:
             sel = np.asarray(envs)
             rows = sel.tolist()
-        targets = self._targets(actions, sel, len(rows)).tolist()
+        n = len(rows)
+        targets = self._targets(actions, sel, n).tolist()
         worlds, substeps = self.worlds, self.substeps
         next_row, end, refill = self._cache_next, self._cache_end, []
         for values, i in zip(targets, rows):
@@ -228,28 +247,43 @@ class MimicBatch:
             next_row[i] += 1
             if next_row[i] >= end[i]:
                 refill.append(i)
-        self.time[sel] += self.dt
-        self.steps[sel] += 1
-        time = self.time[sel]
-        if refill:
-            self._refill(refill, self.time[refill])
-
-        sim, heading = self._read(rows)
-        cached = self._cached(rows, time)
-        cycle = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_CYCLE]
-        changed = cycle != self.cycle[sel]
-        if np.logical_or.reduce(changed):
-            if self.sync_reference:
-                for row in np.flatnonzero(changed).tolist():
-                    self._sync(rows[row], sim.root_pos[row], sim.root_quat[row])
-            self.cycle[sel] = cycle
-            cached = self._cached(rows, time)  # mapped again where the reference was re-synced
+        if n == 1:  # one env: its time, step count and loop cycle as Python numbers, and views
+            i = rows[0]
+            sel = slice(i, i + 1)
+            self.time[i] = time = self.time.item(i) + self.dt
+            self.steps[i] = step_count = self.steps.item(i) + 1
+            if refill:
+                self._refill(refill, time)
+            sim, heading = self._read(rows)
+            cached = self._cached(rows, time)
+            cycle = cached.item(0, 0, self._cycle_column)
+            if cycle != self.cycle.item(i):
+                if self.sync_reference:
+                    self._sync(i, sim.root_pos[0], sim.root_quat[0])
+                self.cycle[i] = cycle
+                cached = self._cached(rows, time)  # mapped again if the reference was re-synced
+        else:
+            self.time[sel] += self.dt
+            self.steps[sel] += 1
+            time = self.time[sel]
+            if refill:
+                self._refill(refill, self.time[refill])
+            sim, heading = self._read(rows)
+            cached = self._cached(rows, time)
+            cycle = cached[:, 0, self._cycle_column]
+            changed = cycle != self.cycle[sel]
+            if np.logical_or.reduce(changed):
+                if self.sync_reference:
+                    for row in np.flatnonzero(changed).tolist():
+                        self._sync(rows[row], sim.root_pos[row], sim.root_quat[row])
+                self.cycle[sel] = cycle
+                cached = self._cached(rows, time)  # mapped again where the reference was re-synced
         ref, futures = self._reference(cached)
 
         frame = heading_frame(sim, *heading)
         # the simulated row the reward compares with the reference's: end effectors (heading
         # frame, height above the ground), COM velocity and rotation angles, into their slots
-        flat, world, n = sim.flat, worlds[0], len(rows)
+        flat, world = sim.flat, worlds[0]
         ee = flat[:, world.end_effectors].reshape(n, -1, 3)
         np.take(frame[0], self._ee_links, axis=1, out=ee)
         ee[..., self.up_axis] += flat[:, self._root_up]
@@ -272,12 +306,18 @@ class MimicBatch:
             fell |= broken
         if drifted is not None:
             fell |= drifted
-        terminated = fell | (time >= self._clip_end) if self._clip_end is not None else fell.copy()
-        limit = self.steps[sel] >= self.max_steps
-        capped = self._capped(sel)
-        if capped is not False:
-            limit |= capped
-        truncated = limit > terminated  # reached a limit and not terminated
+        if n == 1:
+            ended = fell.item(0) or (self._clip_end is not None and time >= self._clip_end)
+            limit = step_count >= self.max_steps or (
+                self._training_cap_steps is not None and self.training and step_count >= self._training_cap_steps)
+            terminated, truncated = np.array([ended]), np.array([limit and not ended])
+        else:
+            terminated = fell | (time >= self._clip_end) if self._clip_end is not None else fell.copy()
+            limit = self.steps[sel] >= self.max_steps
+            capped = self._capped(sel)
+            if capped is not False:
+                limit |= capped
+            truncated = limit > terminated  # reached a limit and not terminated
         info = {"reward_terms": terms, "phase": ref.phase, "fell": fell, **tracking}
         return obs, rewards, terminated, truncated, info
 
@@ -300,7 +340,7 @@ class MimicBatch:
         split = 3 * self._num_sph
         flat = np.empty((n, self._target_size))
         quats, angles = flat[:, : 4 * self._num_sph].reshape(n, -1, 4), flat[:, 4 * self._num_sph :]
-        actions = np.take(actions, self._action_order, axis=1)
+        actions = np.asarray(actions).take(self._action_order, axis=1)
         if self.action_mode == "residual":
             offsets = np.minimum(np.maximum(actions, self._ordered_action_low), self._ordered_action_high)
             quat.multiply(self._next_joint_quats[sel], quat.from_expmap(offsets[:, :split].reshape(n, -1, 3)),
@@ -356,8 +396,10 @@ class MimicBatch:
         grid[:, 1:] = self.dt
         grid = np.add.accumulate(grid, axis=1)  # left to right: the times `self.time += dt` gives
         clip_rows = self.motion.rows(grid.reshape(-1)).reshape(len(rows), count, -1)
-        world_rows = clip_rows.copy()
-        if not identity:
+        if identity:
+            world_rows = clip_rows  # (copied into both caches below)
+        else:
+            world_rows = clip_rows.copy()
             self.motion.to_world(world_rows, self._maps[rows])
         last = self._row_offsets[-1]
         for r, i in enumerate(rows):
@@ -367,16 +409,17 @@ class MimicBatch:
             self._cache_end[i] = i * C + count - last
         return world_rows
 
-    def _cached(self, rows: list, time: np.ndarray) -> np.ndarray:
-        """The cached rows (n, 1 + future steps, row_size) of envs `rows` at `time` (n,)."""
+    def _cached(self, rows: list, time) -> np.ndarray:
+        """The cached rows (n, 1 + future steps, row_size) of envs `rows` at `time` (n,), or a float for one env."""
         next_row = self._cache_next
         if len(rows) == 1 and self._offsets_contiguous:  # a view of the cache
             start = next_row[rows[0]]
             cached = self._cache[None, start : start + len(self._row_offsets)]
+            stale = cached.item(0, 0, self._time_column) != time
         else:
             cached = self._cache[np.array([next_row[i] for i in rows])[:, None] + self._row_offsets]
-        stale = cached[:, 0, self.motion.meta + ReferenceMotion.ROW_TIME] != time
-        if np.logical_or.reduce(stale):  # a time not set by reset/step: compute afresh
+            stale = np.logical_or.reduce(cached[:, 0, self._time_column] != time, axis=None)
+        if stale:  # a time not set by reset/step: compute afresh
             self._refill(rows, time)
             return self._cached(rows, time)
         return cached

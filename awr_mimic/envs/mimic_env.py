@@ -97,7 +97,7 @@ class MimicEnv(gym.Env):
         if phase is None:
             phase = self.np_random.uniform(0.0, 1.0)
         obs = self.batch.reset(0, phase)[0]
-        return obs, {"phase": float(self.batch.ref.phase[0]), "time": self.time}
+        return obs, {"phase": self.batch.ref.phase.item(0), "time": self.batch.time.item(0)}
 
     @property
     def training(self) -> bool:

@@ -60,6 +60,15 @@ class ImitationReward:
         w[self.rotation_angles.start, 3] = 0.4  # root rotation: 0.1 (2 x half angle)^2
         w[self.com_vel, 4] = 0.1  # centre of mass velocity
         self._weights = w * -_SCALES
+        # one matrix product gives the terms' exponents and each end effector's squared distance,
+        # a second (of the terms and the distances) the reward and the mean distance
+        sum_ee = np.zeros((self.row_size, E))
+        for e in range(E):
+            sum_ee[self.end_effectors.start + 3 * e : self.end_effectors.start + 3 * e + 3, e] = 1.0
+        self._exponents_and_ee = np.concatenate([self._weights, sum_ee], axis=1)
+        self._reward_and_ee_mean = np.zeros((len(TERM_NAMES) + E, 2))
+        self._reward_and_ee_mean[: len(TERM_NAMES), 0] = _WEIGHTS
+        self._reward_and_ee_mean[len(TERM_NAMES) :, 1] = 1.0 / E if E else 0.0
         # tracking errors: mean rotation angle and |angle difference| over the actuated joints
         J = max(self.num_joints, 1)
         self._joint_mean = np.zeros(self.row_size)
@@ -80,12 +89,14 @@ class ImitationReward:
         from the simulated and reference rows (K, row_size). Whole-array numpy over all K envs."""
         diff = sim_row - ref_row
         sq = diff * diff
-        terms = np.exp(sq @ self._weights)
-        E = self.num_end_effectors
-        ee_dist = np.sqrt(np.add.reduce(sq[:, self.end_effectors].reshape(len(sq), E, 3), axis=2))
+        m = sq.dot(self._exponents_and_ee)  # (K, 5 + E); dot: matmul's numbers, less call overhead
+        terms, ee_dist = m[:, : len(TERM_NAMES)], m[:, len(TERM_NAMES) :]
+        np.exp(terms, out=terms)
+        np.sqrt(ee_dist, out=ee_dist)
+        reward_ee = m.dot(self._reward_and_ee_mean)
         np.abs(diff, out=diff)
-        tracking = {"joint_angle_error": diff @ self._joint_mean, "end_effector_error": ee_dist @ self._ee_mean}
-        return terms @ _WEIGHTS, terms, tracking
+        tracking = {"joint_angle_error": diff.dot(self._joint_mean), "end_effector_error": reward_ee[:, 1]}
+        return reward_ee[:, 0], terms, tracking
 
     def __call__(self, sim, ref, sim_ee_rel, sim_com_vel):
         """`from_rows` from a SimBatch, a RefBatch, the simulated end effectors relative to the root

@@ -209,6 +209,24 @@ class World:
                 ai += 1
         p.resetJointStatesMultiDof(self.body, self.joint_indices, values, velocities, physicsClientId=cid)
 
+    def set_state_row(self, values: list):
+        """`set_state` from a flat list of floats in the `StateLayout` order (a reference row's tracked
+        block): the same pybullet calls, their arguments cut from the list with precomputed slices."""
+        lay = self.layout
+        if self._has_base_offset:
+            a = np.array(values)
+            self.set_state(a[lay.root_pos], a[lay.root_quat], a[lay.root_vel], a[lay.root_ang_vel],
+                           a[lay.quats].reshape(-1, 4)[1:], a[lay.joint_angles], a[lay.ang_vels].reshape(-1, 3)[1:],
+                           a[lay.joint_angle_vels])
+            return
+        cid, body = self.client, self.body
+        self._held = []
+        p.resetBasePositionAndOrientation(body, values[lay.root_pos], values[lay.root_quat], physicsClientId=cid)
+        p.resetBaseVelocity(body, values[lay.root_vel], values[lay.root_ang_vel], physicsClientId=cid)
+        cut = values.__getitem__
+        p.resetJointStatesMultiDof(body, self.joint_indices, list(map(cut, self._row_positions)),
+                                   list(map(cut, self._row_velocities)), physicsClientId=cid)
+
     def _state_layout(self):
         """Slices of the flat state array read_state() builds (one numpy conversion per step):
 
@@ -234,6 +252,20 @@ class World:
         self._sph_order = [int(i) for i in np.flatnonzero(self.is_spherical)]
         self._rev_order = [int(i) for i in np.flatnonzero(~self.is_spherical)]
         self._pick_sph, self._pick_rev = _picker(self._sph_order), _picker(self._rev_order)
+        # per joint in joint order, its position and velocity slices of a flat state (set_state_row)
+        lay, sph_rank, rev_rank = self.layout, 0, 0
+        self._row_positions, self._row_velocities = [], []
+        for spherical in self._is_spherical_list:
+            if spherical:
+                sph_rank += 1  # quats and ang_vels start with the root's
+                q, w = lay.quats.start + 4 * sph_rank, lay.ang_vels.start + 3 * sph_rank
+                self._row_positions.append(slice(q, q + 4))
+                self._row_velocities.append(slice(w, w + 3))
+            else:
+                a, v = lay.joint_angles.start + rev_rank, lay.joint_angle_vels.start + rev_rank
+                self._row_positions.append(slice(a, a + 1))
+                self._row_velocities.append(slice(v, v + 1))
+                rev_rank += 1
 
     def state_values(self) -> list:
         """The character's state as a flat list of floats in `state_layout` order: four pybullet calls."""
