@@ -184,30 +184,18 @@ class World:
     def set_state(self, root_pos, root_quat, root_vel, root_ang_vel, joint_quats, joint_angles,
                   joint_ang_vels, joint_angle_vels):
         """Teleport the character to a pose with velocities (root = base link frame); drops held forces."""
-        cid = self.client
-        self._held = []
         base_pos, base_quat, base_vel = root_pos, root_quat, root_vel
         if self._has_base_offset:
             offset = quat.rotate(root_quat, self._base_com_offset)
             base_pos = root_pos + offset
             base_quat = quat.multiply(root_quat, self._base_com_quat)
             base_vel = root_vel + np.cross(root_ang_vel, offset)
-        p.resetBasePositionAndOrientation(self.body, list(base_pos), list(base_quat), physicsClientId=cid)
-        p.resetBaseVelocity(self.body, list(base_vel), list(root_ang_vel), physicsClientId=cid)
-        values, velocities = [], []
-        quats, angles = joint_quats.tolist(), joint_angles.tolist()
-        qv, av = joint_ang_vels.tolist(), joint_angle_vels.tolist()
-        qi = ai = 0
-        for spherical in self.is_spherical:
-            if spherical:
-                values.append(quats[qi])
-                velocities.append(qv[qi])
-                qi += 1
-            else:
-                values.append([angles[ai]])
-                velocities.append([av[ai]])
-                ai += 1
-        p.resetJointStatesMultiDof(self.body, self.joint_indices, values, velocities, physicsClientId=cid)
+        quats, angles = iter(joint_quats.tolist()), iter(joint_angles.tolist())
+        qv, av = iter(joint_ang_vels.tolist()), iter(joint_angle_vels.tolist())
+        # per joint in joint order: a quaternion and an angular velocity, or [angle] and [velocity]
+        values = [next(quats) if s else [next(angles)] for s in self._is_spherical_list]
+        velocities = [next(qv) if s else [next(av)] for s in self._is_spherical_list]
+        self._reset(list(base_pos), list(base_quat), list(base_vel), list(root_ang_vel), values, velocities)
 
     def set_state_row(self, values: list):
         """`set_state` from a flat list of floats in the `StateLayout` order (a reference row's tracked
@@ -219,13 +207,17 @@ class World:
                            a[lay.quats].reshape(-1, 4)[1:], a[lay.joint_angles], a[lay.ang_vels].reshape(-1, 3)[1:],
                            a[lay.joint_angle_vels])
             return
+        cut = values.__getitem__
+        self._reset(values[lay.root_pos], values[lay.root_quat], values[lay.root_vel], values[lay.root_ang_vel],
+                    list(map(cut, self._row_positions)), list(map(cut, self._row_velocities)))
+
+    def _reset(self, base_pos, base_quat, base_vel, base_ang_vel, joint_values, joint_velocities):
+        """The three pybullet resets, with the base's centre-of-mass frame and per-joint lists."""
         cid, body = self.client, self.body
         self._held = []
-        p.resetBasePositionAndOrientation(body, values[lay.root_pos], values[lay.root_quat], physicsClientId=cid)
-        p.resetBaseVelocity(body, values[lay.root_vel], values[lay.root_ang_vel], physicsClientId=cid)
-        cut = values.__getitem__
-        p.resetJointStatesMultiDof(body, self.joint_indices, list(map(cut, self._row_positions)),
-                                   list(map(cut, self._row_velocities)), physicsClientId=cid)
+        p.resetBasePositionAndOrientation(body, base_pos, base_quat, physicsClientId=cid)
+        p.resetBaseVelocity(body, base_vel, base_ang_vel, physicsClientId=cid)
+        p.resetJointStatesMultiDof(body, self.joint_indices, joint_values, joint_velocities, physicsClientId=cid)
 
     def _state_layout(self):
         """Slices of the flat state array read_state() builds (one numpy conversion per step):
