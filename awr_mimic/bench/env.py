@@ -36,6 +36,8 @@ def add_arguments(parser):
     parser.add_argument("--num-envs", type=int, default=8,
                         help="envs stepped together in one process for the batched figure (samplers do this)")
     parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument("--segments", action="store_true",
+                        help="also split one env's step into its parts (CPU time per control step)")
     parser.add_argument("--solver-iterations", type=int, default=None,
                         help="measure with this many constraint solver iterations (the env uses "
                              "awr_mimic.envs.world.SOLVER_ITERATIONS); for comparisons, not a setting")
@@ -192,6 +194,82 @@ def batch_speed(character, clip, sim_hz, num_envs, steps, rounds, seed=0):
             "raw_steps_per_s": statistics.median(raw_rates), "ratio": statistics.median(ratios), "ratios": ratios}
 
 
+# the parts of a MimicEnv step timed by `segments`: (label, owner attribute path, name)
+SEGMENTS = (
+    ("physics (stable PD + stepSimulation)", "world", "step_physics"),
+    ("state read: pybullet queries", "world", "state_values"),
+    ("state read: the rest", "batch", "_read"),
+    ("PD targets from the action", "batch", "_targets"),
+    ("links in the heading frame", "module", "heading_frame"),
+    ("reward (from the rows)", "reward", "from_rows"),
+    ("observation", "batch", "_observe"),
+    ("ground contacts", "world", "ground_contact_links"),
+    ("reference rows (cache reads)", "batch", "_cached"),
+    ("reference rows (refills)", "batch", "_refill"),
+    ("resets (whole, per control step)", "env", "reset"),
+)
+
+
+def segments(character, clip, sim_hz, steps, seed=0) -> dict:
+    """Thread CPU time per control step of each part of a MimicEnv step (random actions, reset on
+    termination, as `speed`), in microseconds. Each part is timed by wrapping the method on this
+    env's instances (two clock reads per call, counted in the part). A reset is timed whole, and the
+    parts it calls are not counted again; "state read: the rest" excludes the pybullet queries; "other"
+    is what is left of the steps (MimicEnv.step and MimicBatch.step's own lines)."""
+    import awr_mimic.envs.batch as batch_module
+
+    options = {} if sim_hz is None else {"sim_hz": sim_hz}
+    env = _make(character, clip, **options)
+    owners = {"world": env.world, "batch": env.batch, "reward": env.batch.reward_fn, "env": env,
+              "module": batch_module}
+    clock, spent, in_reset = time.thread_time_ns, {}, [False]
+    restore = []
+
+    def timed(label, fn, is_reset):
+        def wrapper(*args, **kwargs):
+            if in_reset[0]:  # inside a reset: counted in the reset
+                return fn(*args, **kwargs)
+            in_reset[0] = is_reset
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0) + clock() - start
+                in_reset[0] = False
+        return wrapper
+
+    rng = np.random.default_rng(seed)
+    low, high = env.action_space.low, env.action_space.high
+    try:
+        for label, owner, name in SEGMENTS:
+            obj = owners[owner]
+            had = owner == "module" or name in vars(obj)
+            restore.append((obj, name, getattr(obj, name) if had else None))
+            setattr(obj, name, timed(label, getattr(obj, name), owner == "env"))
+        env.reset(seed=seed)
+        for _ in range(2):  # a warm-up round, then the measured one
+            spent.clear()
+            actions = rng.uniform(low, high, size=(steps, len(low))).astype(np.float32)
+            start = clock()
+            for a in actions:
+                _, _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    env.reset()
+            total = (clock() - start) / steps / 1e3
+    finally:
+        for obj, name, original in reversed(restore):
+            if original is None:
+                delattr(obj, name)  # the instance attribute hid the class's method
+            else:
+                setattr(obj, name, original)
+        env.close()
+    parts = {label: spent.get(label, 0) / steps / 1e3 for label, _, _ in SEGMENTS}
+    parts["state read: the rest"] -= parts["state read: pybullet queries"]
+    parts["other (the rest of the step)"] = total - sum(parts.values())
+    physics = parts["physics (stable PD + stepSimulation)"]
+    return {"total_us": total, "segments_us": parts, "overhead_us": total - physics, "physics_share": physics / total}
+
+
 def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
     """Mean reward over the first steps and survival time, tracking reference_action() from RSI."""
     env = _make(character, clip, sim_hz=sim_hz)
@@ -233,6 +311,12 @@ def run(args) -> int:
         print(f"  env control steps/s        {b['env_steps_per_s']:8.0f}")
         print(f"  raw physics limit steps/s  {b['raw_steps_per_s']:8.0f}")
         print(f"  ratio env / raw            {b['ratio']:8.3f}   (median of per-round ratios: {', '.join(f'{x:.2f}' for x in b['ratios'])})")
+    if args.segments:
+        g = segments(args.character, args.clip, args.sim_hz, max(args.steps, 1000))
+        print(f"  one env's control step, CPU time per step (us), {g['total_us']:.0f} in all:")
+        for label, us in sorted(g["segments_us"].items(), key=lambda kv: -kv[1]):
+            print(f"    {label:38s} {us:7.1f}")
+        print(f"  overhead {g['overhead_us']:.0f} us per step; physics share {g['physics_share']:.3f}")
     if not args.skip_tracking:
         clips = (args.tracking_clips or args.clip).split(",")
         rates = [int(r) for r in args.tracking_rates.split(",")]

@@ -91,6 +91,7 @@ class MimicBatch:
         self._link_mass_share = skeleton.masses / skeleton.total_mass
         self._base_mass_share = skeleton.base_mass / skeleton.total_mass
         self._ee_links = self.character.end_effector_links
+        self._ee_index = np.asarray(self._ee_links, dtype=np.intp)
         self._terminal_contact = np.zeros(skeleton.num_links + 1, dtype=bool)  # index -1 = base
         self._terminal_contact[self.character.termination_links(self.clip.name)] = True
         self._terminal_contact_list = self._terminal_contact.tolist()
@@ -285,7 +286,7 @@ class MimicBatch:
         # frame, height above the ground), COM velocity and rotation angles, into their slots
         flat, world = sim.flat, worlds[0]
         ee = flat[:, world.end_effectors].reshape(n, -1, 3)
-        np.take(frame[0], self._ee_links, axis=1, out=ee)
+        np.take(frame[0], self._ee_index, axis=1, out=ee)
         ee[..., self.up_axis] += flat[:, self._root_up]
         np.matmul(flat, self._com_weights, out=flat[:, world.com_vel])
         self.reward_fn.half_angles_into(sim.quats, ref.quats, flat[:, world.rotation_angles])
@@ -440,12 +441,17 @@ class MimicBatch:
         return ref, futures
 
     def _sync(self, index: int, sim_root_pos, sim_root_quat):
-        yaw, translation = self.motion.sync_transform(self.time[index], sim_root_pos, sim_root_quat)
+        """Re-sync env `index`'s clip-to-world map at a new loop cycle, from its cached row of now
+        (clip space), and map its cached rows from now on again."""
+        now, lay = self._cache_next[index], self.motion.layout
+        clip_row = self._cache_clip[now]
+        yaw, translation = self.motion.sync_transform(clip_row[lay.root_pos], clip_row[lay.root_quat],
+                                                      sim_root_pos, sim_root_quat)
         yaw_q = quat.yaw_quat(yaw, self.up_axis)
         self.ref_yaw[index] = yaw
         self.ref_translation[index] = translation
         self._maps[index] = self.motion.world_map(yaw_q, translation)
-        block = slice(index * self._chunk, (index + 1) * self._chunk)
+        block = slice(now, (index + 1) * self._chunk)  # the rows before now are not read again
         rows = self._cache_clip[block][None].copy()
         self.motion.to_world(rows, self._maps[index : index + 1])
         self._cache[block] = rows[0]

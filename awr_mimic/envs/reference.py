@@ -220,12 +220,11 @@ class ReferenceMotion:
         pos += (cycle[:, None] * self.clip.cycle_offset)[:, None]
         return pos @ rot3.transpose(0, 2, 1) + translation[:, None]
 
-    def sync_transform(self, t: float, sim_root_pos, sim_root_quat) -> tuple[float, np.ndarray]:
-        """The clip-to-world map (yaw angle, translation) that puts the reference root at t over
-        the simulated root, with the same heading."""
-        sample = self.clip.sample(t)
-        yaw = quat.heading(sim_root_quat, self.up) - quat.heading(sample.root_quat, self.up)
-        translation = np.asarray(sim_root_pos, dtype=np.float64) - quat.rotate(quat.yaw_quat(yaw, self.up), sample.root_pos)
+    def sync_transform(self, ref_root_pos, ref_root_quat, sim_root_pos, sim_root_quat) -> tuple[float, np.ndarray]:
+        """The clip-to-world map (yaw angle, translation) that puts the reference root (clip space,
+        as `rows` gives it) over the simulated root, with the same heading."""
+        yaw = quat.heading(sim_root_quat, self.up) - quat.heading(ref_root_quat, self.up)
+        translation = np.asarray(sim_root_pos, dtype=np.float64) - quat.rotate(quat.yaw_quat(yaw, self.up), ref_root_pos)
         translation[self.up] = 0.0
         return yaw, translation
 

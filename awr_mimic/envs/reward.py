@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from awr_mimic.anim.quat import einsum
 
 # term: (weight, scale k). DeepMimic's raw weights 0.5/0.05/0.15/0.2/0.1 already sum to 1.
 TERMS = {
@@ -79,7 +78,7 @@ class ImitationReward:
     @staticmethod
     def half_angles_into(sim_quats: np.ndarray, ref_quats: np.ndarray, out: np.ndarray) -> None:
         """Half the angle (rad) of the rotation between each pair of quaternions (K, 1+S, 4) into out (K, 1+S)."""
-        dot = einsum("kji,kji->kj", sim_quats, ref_quats)
+        dot = np.add.reduce(np.multiply(sim_quats, ref_quats), axis=2)  # less call overhead than einsum
         np.abs(dot, out=dot)
         np.minimum(dot, 1.0, out=dot)
         np.arccos(dot, out=out)
