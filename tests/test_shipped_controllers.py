@@ -66,6 +66,27 @@ def test_the_shipped_walk_loads_and_acts_on_a_fresh_env(shipped_walk):
         env.close()
 
 
+def test_every_shipped_controller_has_its_readme_row_scores_and_push_test(monkeypatch):
+    """Each file in assets/controllers carries its 16-episode scores and its push test, and the
+    README's results table has a row quoting that normalised return and weakest push."""
+    from awr_mimic.learning.checkpoint import read_metadata
+
+    monkeypatch.delenv("AWR_MIMIC_CONTROLLERS", raising=False)
+    readme = (REPO / "README.md").read_text()
+    rows = {line.split("`")[1]: line for line in readme.splitlines() if line.startswith("| `")}
+    shipped = list_controllers()
+    assert {"humanoid/walk", "humanoid/spinkick", "dog/trot"} <= {c["name"] for c in shipped}
+    for entry in shipped:
+        meta = read_metadata(entry["path"])
+        assert meta["eval_episodes"] >= 16, entry["name"]
+        push = meta["push"]
+        weakest = push[push["weakest"]]["survived_N"]
+        assert weakest == min(push[d]["survived_N"] for d in push["directions"])
+        row = rows.get(entry["name"])
+        assert row is not None, f"README has no results row for {entry['name']}"
+        assert f"**{meta['normalized_return']:.3f}**" in row and f"{weakest:g} N {push['weakest']}" in row, row
+
+
 # -- a controller shipped without its clip ---------------------------------------------------------------
 needs_clip = pytest.mark.skipif(not DOG_TROT.is_file(), reason=f"{DOG_TROT} not here (DeepMimic's dog clips)")
 
