@@ -90,8 +90,7 @@ class MimicBatch:
         # whole-body COM velocity = link masses . link COM velocities (+ the base)
         self._link_mass_share = skeleton.masses / skeleton.total_mass
         self._base_mass_share = skeleton.base_mass / skeleton.total_mass
-        self._ee_links = self.character.end_effector_links
-        self._ee_index = np.asarray(self._ee_links, dtype=np.intp)
+        self._ee_links = np.asarray(self.character.end_effector_links, dtype=np.intp)  # np.take wants an array
         self._terminal_contact = np.zeros(skeleton.num_links + 1, dtype=bool)  # index -1 = base
         self._terminal_contact[self.character.termination_links(self.clip.name)] = True
         self._terminal_contact_list = self._terminal_contact.tolist()
@@ -286,7 +285,7 @@ class MimicBatch:
         # frame, height above the ground), COM velocity and rotation angles, into their slots
         flat, world = sim.flat, worlds[0]
         ee = flat[:, world.end_effectors].reshape(n, -1, 3)
-        np.take(frame[0], self._ee_index, axis=1, out=ee)
+        np.take(frame[0], self._ee_links, axis=1, out=ee)
         ee[..., self.up_axis] += flat[:, self._root_up]
         np.matmul(flat, self._com_weights, out=flat[:, world.com_vel])
         self.reward_fn.half_angles_into(sim.quats, ref.quats, flat[:, world.rotation_angles])
