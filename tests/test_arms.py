@@ -216,7 +216,8 @@ def test_bench_arms_can_all_resume_one_checkpoint_and_count_from_it(tmp_path, ca
 
 
 @pytest.mark.parametrize("extra, message", [
-    ('[[arm]]\nname = "x"\nset = { gamma = 0.9 }', "a resumed run keeps the value it was made with"),
+    ('[[arm]]\nname = "x"\nset = { obs_clip = 5.0 }', "a resumed run keeps the value it was made with"),
+    ('[[arm]]\nname = "x"\nset = { buffer_size = 999 }', "buffer_size too when resuming a slim checkpoint"),
     ('[[arm]]\nname = "x"\nenv = { sim_hz = 120 }', "a resumed run keeps its env"),
     ('env_id = "CartPole-v1"\n[[arm]]\nname = "x"', "env_id comes from the checkpoint"),
 ])

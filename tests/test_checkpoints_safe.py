@@ -181,6 +181,13 @@ def test_slim_command_and_resume_when_buffer_chunks_are_gone(run, tmp_path, caps
     assert main(["train", "--resume", str(out), "--out", str(tmp_path / "c"), "--samples", "400",
                  "--no-progress"]) == 0
     assert "resume: no replay buffer" in capsys.readouterr().err
+    # without a buffer to keep, a slim checkpoint's run may take another buffer size
+    assert main(["train", "--resume", str(out), "--out", str(tmp_path / "c2"), "--samples", "400",
+                 "--no-progress", "--set", "buffer_size=123"]) == 0
+    assert "-> 123" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "c2" / "checkpoint.pt")["config"]["buffer_size"] == 123
+    with Trainer.resume(tmp_path / "c2") as r2:
+        assert r2.algo.buffer.capacity == 123
 
     # a committed run directory: checkpoint.pt, progress.csv, config.yaml - the chunks were not kept
     kept = tmp_path / "kept"

@@ -240,6 +240,12 @@ def test_resume_may_change_step_sizes_and_exploration_but_not_the_nets(tmp_path,
     assert [g["lr"] for g in state["learner"]["actor_opt"]["param_groups"]] == [7e-4]
     assert yaml.safe_load((run / "config.yaml").read_text())["actor_steps"] == 3
 
-    assert main(["train", "--resume", str(run), "--samples", "1200", "--set", "gamma=0.9"]) == 2
+    # values are stored scaled by (1 - gamma), so the discount may change; the buffer's size may not
+    assert main(["train", "--resume", str(run), "--samples", "1000", "--no-progress", "--set", "gamma=0.9"]) == 0
+    assert "resume: gamma 0.99 -> 0.9" in capsys.readouterr().err
+    assert load_checkpoint(run / "checkpoint.pt")["config"]["gamma"] == 0.9
+    assert main(["train", "--resume", str(run), "--samples", "1200", "--set", "buffer_size=999"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "config gamma: a resumed run keeps the value it was made with" in err and len(err.splitlines()) == 1
+    assert "config buffer_size: a resumed run keeps the value it was made with" in err and len(err.splitlines()) == 1
+    assert main(["train", "--resume", str(run), "--samples", "1200", "--set", "critic_hidden=[32]"]) == 2
+    assert "config critic_hidden: a resumed run keeps" in capsys.readouterr().err

@@ -101,6 +101,7 @@ class Arms:
     resume_config: dict | None = None  # its config
     start: tuple[float, float] = (0.0, 0.0)  # its time_s and samples: where the arms' table counts from
     resume_is_mimic: bool = True
+    resume_has_buffer: bool = True  # a slim checkpoint has none (its arms may then set buffer_size)
 
     @property
     def is_mimic(self) -> bool:
@@ -221,14 +222,14 @@ def load_arms(path: str | Path, minutes: float | None = None) -> Arms:
     plan = Arms(path, minutes, seed, character, clip, env_id, samples, [float(p) for p in pm],
                 [float(p) for p in ps], arms)
     if resume is not None:
-        plan.resume, plan.resume_config, plan.start, plan.resume_is_mimic = resume
+        plan.resume, plan.resume_config, plan.start, plan.resume_is_mimic, plan.resume_has_buffer = resume
     for arm in arms:
         check_arm(plan, arm)
     return plan
 
 
 def _resume_point(data: dict, where: str):
-    """(checkpoint path, its config, (time_s, samples), is_mimic) of `resume = FILE`, or None."""
+    """(checkpoint path, its config, (time_s, samples), is_mimic, has_buffer) of `resume = FILE`, or None."""
     from awr_mimic.errors import AwrMimicError
     from awr_mimic.learning.checkpoint import load_checkpoint
     from awr_mimic.learning.envspec import EnvSpec
@@ -250,7 +251,7 @@ def _resume_point(data: dict, where: str):
         raise _error(where, f"resume: {ckpt} is a controller; arms resume a run checkpoint")
     c = state["counters"]
     return ckpt, dict(state["config"]), (float(c["elapsed"]), float(c["samples"])), \
-        EnvSpec.from_dict(state["env_spec"]).is_mimic
+        EnvSpec.from_dict(state["env_spec"]).is_mimic, state.get("buffer") is not None
 
 
 def check_arm(plan: Arms, arm: Arm) -> None:
@@ -263,7 +264,7 @@ def check_arm(plan: Arms, arm: Arm) -> None:
         if arm.env:
             raise _error(at, "a resumed run keeps its env: no env options")
         try:
-            resume_changes(apply_overrides(AWRConfig(), plan.resume_config), arm.config)
+            resume_changes(apply_overrides(AWRConfig(), plan.resume_config), arm.config, plan.resume_has_buffer)
         except AwrMimicError as exc:
             raise _error(at, str(exc)) from None
         return

@@ -177,10 +177,12 @@ _CHOICES = {
 }
 
 # Fields a resumed run may change (`train --resume DIR --set KEY=VALUE`): step sizes, update counts,
-# exploration and bookkeeping. Net shapes, gamma, the buffer, the env and the sampler layout stay as
-# the run was made, since its weights, value scale and stored samples depend on them.
+# exploration, the discount and bookkeeping. gamma may change because value targets are stored scaled
+# by (1 - gamma), so the critic's scale carries over and it refits to the new horizon. Net shapes, the
+# buffer, the env and the sampler layout stay as the run was made, since its weights and stored samples
+# depend on them; a checkpoint without a buffer (a slim one) may also change buffer_size.
 RESUME_CHANGEABLE = (
-    "actor_lr", "critic_lr", "momentum", "actor_batch_size", "critic_batch_size", "actor_steps", "critic_steps",
+    "gamma", "actor_lr", "critic_lr", "momentum", "actor_batch_size", "critic_batch_size", "actor_steps", "critic_steps",
     "samples_per_iter", "td_lambda", "beta", "max_weight", "action_std", "action_std_end",
     "action_std_anneal_start", "action_std_anneal_samples", "action_bound_weight", "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
     "learner_threads", "eval_every", "eval_episodes", "checkpoint_every",
@@ -382,16 +384,19 @@ def resolve(preset_name: str | None, *sources: dict[str, Any] | None, default_pr
     return apply_overrides(cfg, merged)
 
 
-def resume_changes(cfg: AWRConfig, changes: dict[str, Any]) -> tuple[AWRConfig, list[str]]:
-    """`cfg` with the changes a resumed run allows (RESUME_CHANGEABLE), and one 'key old -> new' per change."""
+def resume_changes(cfg: AWRConfig, changes: dict[str, Any], has_buffer: bool = True) -> tuple[AWRConfig, list[str]]:
+    """`cfg` with the changes a resumed run allows (RESUME_CHANGEABLE, plus buffer_size when the
+    checkpoint has no buffer to keep), and one 'key old -> new' per change."""
     new = apply_overrides(cfg, changes)  # validates names and values first
+    allowed = RESUME_CHANGEABLE if has_buffer else RESUME_CHANGEABLE + ("buffer_size",)
     said = []
     for f in FIELDS:
         old, now = getattr(cfg, f), getattr(new, f)
         if old == now:
             continue
-        if f not in RESUME_CHANGEABLE:
+        if f not in allowed:
+            hint = "; buffer_size too when resuming a slim checkpoint (no buffer)" if f == "buffer_size" else ""
             raise ConfigError(f"config {f}: a resumed run keeps the value it was made with ({show(old)}); "
-                              f"changeable on resume: {', '.join(RESUME_CHANGEABLE)}")
+                              f"changeable on resume: {', '.join(allowed)}{hint}")
         said.append(f"{f} {show(old)} -> {show(now)}")
     return new, said

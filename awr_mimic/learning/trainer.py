@@ -240,8 +240,8 @@ class Trainer:
         and one line names what the file said otherwise. `dataset`: the run's dataset (default: the
         path the checkpoint recorded, if the file there is still the one the run learned from, by
         sha256). `clip`: the imitation clip, a name or the user's copy of the run's clip file.
-        `changes`: config values to change from here on (step sizes, update counts, exploration;
-        config.RESUME_CHANGEABLE); each change is printed in one line and kept in the run's config.
+        `changes`: config values to change from here on (step sizes, update counts, exploration, gamma;
+        config.RESUME_CHANGEABLE; buffer_size too from a checkpoint without a buffer); each change is printed in one line and kept in the run's config.
         """
         import sys
 
@@ -270,7 +270,7 @@ class Trainer:
             raise ConfigError(f"{target} already holds a run; resume it with --resume {target} or pick another --out")
         cfg, dropped = state.config, state.dropped  # where/how to run: at the defaults
         if changes:
-            cfg, said = config_mod.resume_changes(cfg, changes)
+            cfg, said = config_mod.resume_changes(cfg, changes, has_buffer=state.get("buffer") is not None)
             for line in said:
                 print(f"resume: {line}", file=sys.stderr, flush=True)
         run: dict[str, Any] = {}
