@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: up to cores)")
     parser.add_argument("--seed", type=int, help="evaluation seed (default: the run's seed)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--by-phase", action="store_true",
+                        help="imitation policies: also print, per tenth of the clip, the steps spent there, "
+                             "the reward and reward terms per step, and the falls (JSON always has them)")
     push = parser.add_argument_group("push test (imitation policies; docs/environment.md, \"Push test\")")
     push.add_argument("--push", action="store_true",
                       help="also measure the largest horizontal push on the root, held 0.2 s, that the policy "
@@ -85,6 +88,8 @@ def evaluate_checkpoint(path, episodes: int = 10, workers: int | None = None, se
     out["ended_early"] = [
         {"episode": k, "steps": int(n), **({"start_phase": round(eval_start_phase(seed, k), 4)} if spread else {})}
         for k, (n, ended) in enumerate(zip(batch.lengths, batch.terminated)) if ended]
+    if spec.is_mimic:
+        out["by_phase"] = batch.phase_profile()
     return out
 
 
@@ -190,6 +195,8 @@ def run(args) -> int:
         return 0
     if args.episodes != 0:
         _print_eval(r, args.episodes, shown)
+        if args.by_phase:
+            _print_by_phase(r.get("by_phase"))
     if args.push:
         p = r["push"]
         print(f"{r['env']}: push test of {shown}: {p['duration_s']:g} s on the {p['link']}, {p['settle_s']:g} s "
@@ -200,6 +207,19 @@ def run(args) -> int:
         if args.save_push:
             print(f"  saved in the metadata of {path}")
     return 0
+
+
+def _print_by_phase(rows) -> None:
+    if not rows:
+        print("  by clip phase: only for imitation policies")
+        return
+    terms = [k for k in rows[0] if k not in ("phase", "steps", "reward", "falls")]
+    print("  by clip phase (per step where the episodes were; falls: where they ended):")
+    print("    phase      steps  reward  " + "  ".join(f"{t:>12s}" for t in terms) + "  falls")
+    for row in rows:
+        lo, hi = row["phase"]
+        print(f"    {lo:.1f}-{hi:.1f}  {row['steps']:7d}  {row['reward']:6.3f}  "
+              + "  ".join(f"{row.get(t, float('nan')):12.3f}" for t in terms) + f"  {row['falls']:5d}")
 
 
 def _print_eval(r: dict, episodes: int, path) -> None:

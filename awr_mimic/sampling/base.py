@@ -11,6 +11,19 @@ import dataclasses
 
 import numpy as np
 
+PHASE_BINS = 10  # evaluation's reward profile over the clip: bins of a tenth of the clip
+_PHASE_PREFIX = "by_phase/"
+
+
+def phase_bin_key(bin_index: int, name: str) -> str:
+    """The info_sums key of `name` (reward, a reward term, falls) in clip-phase bin `bin_index`."""
+    return f"{_PHASE_PREFIX}{bin_index}/{name}"
+
+
+def phase_bins(phases: np.ndarray) -> np.ndarray:
+    """The bin of each clip phase in [0, 1]."""
+    return np.minimum((np.asarray(phases) * PHASE_BINS).astype(np.int64), PHASE_BINS - 1)
+
 
 @dataclasses.dataclass
 class PathBatch:
@@ -21,7 +34,8 @@ class PathBatch:
     ``truncated`` (time limit, bootstrap), ``final_obs`` s_T, ``returns`` (undiscounted)
     and ``normalized_returns`` (return / env horizon_steps, NaN when the env has none).
     ``info_sums``/``info_counts``: per-step sums of scalar info entries
-    (reward terms, tracking errors) for averaging.
+    (reward terms, tracking errors) for averaging; imitation evaluations also keep them per
+    clip-phase bin (``phase_bin_key``), which ``phase_profile`` reads.
     """
 
     obs: np.ndarray
@@ -55,7 +69,28 @@ class PathBatch:
         return PathBatch(*(cat(f.name) for f in dataclasses.fields(PathBatch)[:9]), sums, counts)
 
     def info_means(self) -> dict[str, float]:
-        return {k: self.info_sums[k] / self.info_counts[k] for k in self.info_sums if self.info_counts[k]}
+        """Per-step means of the info entries (the per-phase bins are `phase_profile`'s)."""
+        return {k: self.info_sums[k] / self.info_counts[k] for k in self.info_sums
+                if self.info_counts[k] and not k.startswith(_PHASE_PREFIX)}
+
+    def phase_profile(self) -> list[dict]:
+        """Where in the clip reward is lost and episodes fall: one row per phase bin with the
+        steps spent in it, the mean reward and reward terms per step there, and the falls whose
+        last step was there. Empty unless the paths are an imitation evaluation's."""
+        rows = []
+        for b in range(PHASE_BINS):
+            key = phase_bin_key(b, "reward")
+            if key not in self.info_counts:
+                continue
+            row = {"phase": [b / PHASE_BINS, (b + 1) / PHASE_BINS], "steps": int(self.info_counts[key])}
+            prefix = phase_bin_key(b, "")
+            for k, v in self.info_sums.items():
+                if k.startswith(prefix):
+                    name = k[len(prefix):]
+                    row[name] = int(v) if name == "falls" else v / max(self.info_counts[k], 1)
+            row.setdefault("falls", 0)
+            rows.append(row)
+        return rows
 
     def stats(self, prefix: str = "") -> dict[str, float]:
         """Episode statistics (mean return, normalised return, length, info means)."""

@@ -19,7 +19,7 @@ from awr_mimic.envs.batch import MimicBatch
 from awr_mimic.envs.reward import TERM_NAMES
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
-from awr_mimic.sampling.base import PathBatch
+from awr_mimic.sampling.base import PathBatch, phase_bin_key, phase_bins
 from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch, eval_start_phase, set_exploration_std
 
 # MimicEnv options a batch does not take (rendering is per env)
@@ -84,7 +84,7 @@ class BatchRollout:
             actions = self._actions(obs[envs], rng, mode)
             nxt, rewards, terminated, truncated, info = b.step(self.space.to_env_action(actions), envs)
             if mode == "eval":
-                _accumulate(info, out)
+                _accumulate(info, rewards, out)
             ended = []
             for row, i in enumerate(envs.tolist()):
                 steps[i].append((obs[i].copy(), actions[row], float(rewards[row])))
@@ -137,14 +137,25 @@ class BatchRollout:
         self.batch.close()
 
 
-def _accumulate(info: dict, out: dict) -> None:
-    """Per-step sums of the reward terms and tracking errors (eval reports their means)."""
+def _accumulate(info: dict, rewards: np.ndarray, out: dict) -> None:
+    """Per-step sums of the reward terms and tracking errors (eval reports their means), overall
+    and per clip-phase bin with the reward and the falls (`PathBatch.phase_profile`)."""
     sums, counts = out["info_sums"], out["info_counts"]
-    n = len(info["phase"])
-    terms = info["reward_terms"].sum(axis=0)
-    for name, value in zip(TERM_NAMES, terms.tolist()):
-        sums[f"reward_{name}"] = sums.get(f"reward_{name}", 0.0) + value
-        counts[f"reward_{name}"] = counts.get(f"reward_{name}", 0) + n
-    for key in ("joint_angle_error", "end_effector_error"):
-        sums[key] = sums.get(key, 0.0) + float(info[key].sum())
+
+    def add(key, value, n):
+        sums[key] = sums.get(key, 0.0) + value
         counts[key] = counts.get(key, 0) + n
+
+    n = len(info["phase"])
+    terms = info["reward_terms"]
+    for name, value in zip(TERM_NAMES, terms.sum(axis=0).tolist()):
+        add(f"reward_{name}", value, n)
+    for key in ("joint_angle_error", "end_effector_error"):
+        add(key, float(info[key].sum()), n)
+    bins = phase_bins(info["phase"])
+    columns = np.column_stack([rewards, terms]).tolist()
+    for b, row, fell in zip(bins.tolist(), columns, info["fell"].tolist()):
+        for name, value in zip(("reward",) + TERM_NAMES, row):
+            add(phase_bin_key(b, name), value, 1)
+        if fell:
+            add(phase_bin_key(b, "falls"), 1, 1)

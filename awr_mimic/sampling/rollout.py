@@ -12,7 +12,7 @@ import numpy as np
 from awr_mimic.errors import ConfigError, show
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
-from awr_mimic.sampling.base import PathBatch
+from awr_mimic.sampling.base import PathBatch, phase_bin_key, phase_bins
 
 _TRAIN, _EVAL = 0, 1  # seed streams
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -72,7 +72,7 @@ class Rollout:
             act_l.append(a)
             rew_l.append(float(r))
             if mode == "eval":
-                _accumulate_info(info, out["info_sums"], out["info_counts"])
+                _accumulate_info(info, float(r), out["info_sums"], out["info_counts"])
             obs = nxt
             if max_steps is not None and len(rew_l) >= max_steps:
                 trunc = True  # the horizon curriculum's cap: bootstrapped like the time limit
@@ -152,7 +152,9 @@ def cap_steps(seconds: float | None, control_hz: float) -> int | None:
     return max(1, int(math.ceil(seconds * control_hz - 1e-9)))
 
 
-def _accumulate_info(info, sums, counts):
+def _accumulate_info(info, reward, sums, counts):
+    """Per-step sums of the reward terms and tracking errors; for imitation envs (an info with a
+    clip phase) also per clip-phase bin, with the reward and the falls (`PathBatch.phase_profile`)."""
     def add(k, v):
         try:
             v = float(v)
@@ -168,6 +170,13 @@ def _accumulate_info(info, sums, counts):
     for k in ("joint_angle_error", "end_effector_error"):
         if k in info:
             add(k, info[k])
+    if isinstance(terms, dict) and "phase" in info:
+        b = int(phase_bins(info["phase"]))
+        add(phase_bin_key(b, "reward"), reward)
+        for k, v in terms.items():
+            add(phase_bin_key(b, k), v)
+        if info.get("fell"):
+            add(phase_bin_key(b, "falls"), 1)
 
 
 def _empty():
