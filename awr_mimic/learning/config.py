@@ -79,6 +79,9 @@ class AWRConfig:
     # sampling
     workers: Optional[int] = None  # None: os.cpu_count(); 0: in-process
     envs_per_worker: int = 1  # imitation envs stepped together per worker (one batched policy/env pass)
+    # imitation: share of training episodes started where recent ones fell (sampling/starts.py);
+    # 0 = DeepMimic's uniform reference state initialisation
+    adaptive_rsi: float = 0.0
     overlap: bool = False  # collect the next batch while learning (one-iteration-stale policy)
     backend: str = "local"  # local (worker processes) | ray (Ray actors, docs/distributed.md)
     ray_address: Optional[str] = None  # ray backend: None starts Ray here; "auto" or HOST:PORT joins a cluster
@@ -184,7 +187,7 @@ _CHOICES = {
 RESUME_CHANGEABLE = (
     "gamma", "actor_lr", "critic_lr", "momentum", "actor_batch_size", "critic_batch_size", "actor_steps", "critic_steps",
     "samples_per_iter", "td_lambda", "beta", "max_weight", "action_std", "action_std_end",
-    "action_std_anneal_start", "action_std_anneal_samples", "action_bound_weight", "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
+    "action_std_anneal_start", "action_std_anneal_samples", "action_bound_weight", "adaptive_rsi", "horizon_curriculum_samples", "horizon_start_s", "horizon_power", "value_refresh_fraction", "precision",
     "learner_threads", "eval_every", "eval_episodes", "checkpoint_every",
 )
 
@@ -304,6 +307,8 @@ def _validate(cfg: AWRConfig) -> None:
         raise ConfigError(f"config envs_per_worker: must be >= 1, got {show(cfg.envs_per_worker)}")
     if cfg.learner_threads is not None and cfg.learner_threads < 1:
         raise ConfigError(f"config learner_threads: must be >= 1, got {show(cfg.learner_threads)}")
+    if not 0.0 <= cfg.adaptive_rsi < 1.0:
+        raise ConfigError(f"config adaptive_rsi: must be in [0, 1), got {show(cfg.adaptive_rsi)}")
     if cfg.momentum < 0 or cfg.momentum >= 1:
         raise ConfigError(f"config momentum: must be in [0, 1), got {show(cfg.momentum)}")
 

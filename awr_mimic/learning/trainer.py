@@ -440,7 +440,8 @@ class Trainer:
             else:
                 self.sampler.set_weights(algo.policy_weights())
                 cap, std = self.train_time_cap(self.samples), self.action_std(self.samples)
-                batch = self.sampler.sample(cfg.samples_per_iter, max_episode_seconds=cap, action_std=std)
+                batch = self.sampler.sample(cfg.samples_per_iter, max_episode_seconds=cap, action_std=std,
+                                            adaptive_rsi=cfg.adaptive_rsi)
             new = batch.num_samples
             algo.actor.action_std = std  # the likelihood the actor fits is that of the noise it sampled with
             if self.run_dir is not None:
@@ -494,7 +495,7 @@ class Trainer:
         self._inflight_cap, self._inflight_std = self.train_time_cap(samples), self.action_std(samples)
         self.sampler.set_weights(weights)
         self.sampler.start(self.cfg.samples_per_iter, max_episode_seconds=self._inflight_cap,
-                           action_std=self._inflight_std)
+                           action_std=self._inflight_std, adaptive_rsi=self.cfg.adaptive_rsi)
 
     def train_time_cap(self, samples: int | None = None) -> float | None:
         """The horizon curriculum's cap (seconds) on training episodes after `samples` (default: now).

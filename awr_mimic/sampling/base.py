@@ -142,11 +142,13 @@ class Sampler(abc.ABC):
 
     @abc.abstractmethod
     def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
-              action_std: float | None = None) -> None:
+              action_std: float | None = None, adaptive_rsi: float = 0.0) -> None:
         """Begin collecting at least `min_samples` steps of whole paths (mode: policy | random).
 
         `max_episode_seconds`: cap on the training episodes of this call (None: the env's time limit).
         `action_std`: exploration std of this call's actions (None: the policy's own, from its kwargs).
+        `adaptive_rsi`: imitation envs, the share of training episodes started where recent ones fell
+        (sampling/starts.py); 0 is DeepMimic's uniform RSI.
         """
 
     @abc.abstractmethod
@@ -154,8 +156,8 @@ class Sampler(abc.ABC):
         """The batch requested by the last :meth:`start`."""
 
     def sample(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
-               action_std: float | None = None) -> PathBatch:
-        self.start(min_samples, mode, max_episode_seconds, action_std)
+               action_std: float | None = None, adaptive_rsi: float = 0.0) -> PathBatch:
+        self.start(min_samples, mode, max_episode_seconds, action_std, adaptive_rsi)
         return self.wait()
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch, phase_bin_key, phase_bins
 from awr_mimic.sampling.rollout import _EVAL, _TRAIN, _empty, _to_batch, eval_start_phase, set_exploration_std
+from awr_mimic.sampling.starts import StartPhases, check_adaptive_rsi
 
 # MimicEnv options a batch does not take (rendering is per env)
 _SINGLE_ENV_ONLY = ("render_mode", "render_size")
@@ -38,6 +39,8 @@ class BatchRollout:
         self.policy = Policy(self.space, **policy_kwargs) if policy_kwargs is not None else None
         self.horizon = b.horizon_steps
         self.time_limit = b.time_limit
+        self.starts = StartPhases()  # training start phases, and where recent ones fell
+        self._clip_steps = max(1, math.ceil(b.clip.duration * b.control_hz))
 
     def set_weights(self, weights) -> None:
         load_policy_weights(self.policy, weights)
@@ -52,21 +55,26 @@ class BatchRollout:
             return mean.astype(np.float32)
         return (mean + self.policy.action_std * rng.standard_normal(mean.shape)).astype(np.float32)
 
-    def _collect(self, rng, mode: str, starts: list[float], min_samples: int | None, out: dict) -> None:
-        """Run episodes from the given start phases (more, while min_samples is not covered)."""
+    def _collect(self, rng, mode: str, starts: list[float], min_samples: int | None, out: dict,
+                 adaptive_rsi: float = 0.0) -> None:
+        """Run episodes from the given start phases (more, while min_samples is not covered, from
+        phases drawn by `self.starts`)."""
         b, K = self.batch, self.batch.num_envs
         pending = list(starts)
         steps = {i: [] for i in range(K)}  # per env: (obs, action, reward) of the running episode
         obs = np.zeros((K, b.observation_size), np.float32)
         active = np.zeros(K, dtype=bool)
+        start_phase = np.zeros(K)
         collected = 0
 
         fixed = b.start_phase  # the env option start_phase: every episode starts there, not at RSI
+        learn_starts = fixed is None and min_samples is not None  # training episodes from RSI
 
         def start(envs):
-            phases = [pending.pop(0) if pending else rng.uniform() for _ in envs]
+            phases = [pending.pop(0) if pending else self.starts.draw(rng, adaptive_rsi) for _ in envs]
             if fixed is not None:
                 phases = [fixed] * len(envs)
+            start_phase[envs] = phases
             obs[envs] = b.reset(np.asarray(envs), phases)
             active[envs] = True
             for i in envs:
@@ -90,6 +98,8 @@ class BatchRollout:
                 steps[i].append((obs[i].copy(), actions[row], float(rewards[row])))
                 if terminated[row] or truncated[row]:
                     self._finish(steps[i], nxt[row], bool(terminated[row]), bool(truncated[row]), out)
+                    if learn_starts:
+                        self.starts.record(start_phase[i], len(steps[i]), bool(terminated[row]), self._clip_steps)
                     collected += len(steps[i])
                     active[i] = False
                     ended.append(i)
@@ -112,15 +122,17 @@ class BatchRollout:
         out["normalized_returns"].append(ret / self.horizon if self.horizon else math.nan)
 
     def run(self, min_samples: int, call: int, mode: str = "policy",
-            max_episode_seconds: float | None = None, action_std: float | None = None) -> PathBatch:
+            max_episode_seconds: float | None = None, action_std: float | None = None,
+            adaptive_rsi: float = 0.0) -> PathBatch:
         """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`,
-        with exploration std `action_std` (None: the policy's)."""
+        with exploration std `action_std` (None: the policy's), `adaptive_rsi` of them started where
+        recent episodes fell (sampling/starts.py)."""
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
         set_exploration_std(self.policy, action_std)
         out = _empty()
         self.batch.training = True
         self.batch.set_training_time_cap(max_episode_seconds)
-        self._collect(rng, mode, [], min_samples, out)
+        self._collect(rng, mode, [], min_samples, out, check_adaptive_rsi(adaptive_rsi))
         return _to_batch(out, self.space)
 
     def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:

@@ -147,17 +147,18 @@ class LocalSampler(Sampler):
             c.send(("weights", weights))
 
     def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
-              action_std: float | None = None) -> None:
+              action_std: float | None = None, adaptive_rsi: float = 0.0) -> None:
         if self._pending is not None:
             raise RuntimeError("sampler: start() called twice without wait()")
         call = self.calls
         self.calls += 1
         if self._local is not None:
-            self._pending = ("local", (int(min_samples), call, mode, max_episode_seconds, action_std))
+            self._pending = ("local", (int(min_samples), call, mode, max_episode_seconds, action_std,
+                                       adaptive_rsi))
             return
         share = max(1, math.ceil(min_samples / self.num_workers))
         for c in self._conns:
-            c.send(("sample", (share, call, mode, max_episode_seconds, action_std)))
+            c.send(("sample", (share, call, mode, max_episode_seconds, action_std, adaptive_rsi)))
         self._pending = ("remote", None)
 
     def wait(self) -> PathBatch:

@@ -77,10 +77,11 @@ class _RolloutActor:
             self.rollout.set_weights({k: np.array(v) for k, v in weights.items()})
             self.version = version
 
-    def run(self, version, box, min_samples, call, mode, max_episode_seconds=None, action_std=None):
+    def run(self, version, box, min_samples, call, mode, max_episode_seconds=None, action_std=None,
+            adaptive_rsi=0.0):
         t0 = time.perf_counter()
         self._weights(version, box)
-        out = self.rollout.run(min_samples, call, mode, max_episode_seconds, action_std)
+        out = self.rollout.run(min_samples, call, mode, max_episode_seconds, action_std, adaptive_rsi)
         self.last_run_s = time.perf_counter() - t0
         return out
 
@@ -247,25 +248,25 @@ class RaySampler(Sampler):
         self._box = [self._ray.put(weights)]
 
     def _submit(self, index: int, share: int, call: int, mode: str, max_episode_seconds: float | None = None,
-                action_std: float | None = None):
+                action_std: float | None = None, adaptive_rsi: float = 0.0):
         return self._actors[index].run.remote(self._version, self._box, share, call, mode, max_episode_seconds,
-                                              action_std)
+                                              action_std, adaptive_rsi)
 
     def start(self, min_samples: int, mode: str = "policy", max_episode_seconds: float | None = None,
-              action_std: float | None = None) -> None:
+              action_std: float | None = None, adaptive_rsi: float = 0.0) -> None:
         if self._pending is not None:
             raise RuntimeError("sampler: start() called twice without wait()")
         call = self.calls
         self.calls += 1
         share = max(1, math.ceil(min_samples / self.num_workers))
-        refs = [self._submit(i, share, call, mode, max_episode_seconds, action_std)
+        refs = [self._submit(i, share, call, mode, max_episode_seconds, action_std, adaptive_rsi)
                 for i in range(self.num_workers)]
-        self._pending = (refs, share, call, mode, max_episode_seconds, action_std)
+        self._pending = (refs, share, call, mode, max_episode_seconds, action_std, adaptive_rsi)
 
     def wait(self) -> PathBatch:
         if self._pending is None:
             raise RuntimeError("sampler: wait() without start()")
-        refs, share, call, mode, max_episode_seconds, action_std = self._pending
+        refs, share, call, mode, max_episode_seconds, action_std, adaptive_rsi = self._pending
         self._pending = None
         for attempt in range(_MAX_FULL_RETRIES + 1):
             parts = []
@@ -279,7 +280,7 @@ class RaySampler(Sampler):
                 return _copy(PathBatch.concat(parts))
             if attempt < _MAX_FULL_RETRIES:
                 log.warning("ray sampler: every actor of call %d died; repeating it on the replacements", call)
-                refs = [self._submit(i, share, call, mode, max_episode_seconds, action_std)
+                refs = [self._submit(i, share, call, mode, max_episode_seconds, action_std, adaptive_rsi)
                         for i in range(self.num_workers)]
         raise AwrMimicError(f"ray sampler: every actor died in {_MAX_FULL_RETRIES + 1} attempts at call {call}")
 

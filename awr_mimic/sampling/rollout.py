@@ -13,6 +13,7 @@ from awr_mimic.errors import ConfigError, show
 from awr_mimic.learning.envspec import EnvSpec
 from awr_mimic.learning.networks import Policy, SpaceInfo, load_policy_weights
 from awr_mimic.sampling.base import PathBatch, phase_bin_key, phase_bins
+from awr_mimic.sampling.starts import StartPhases, check_adaptive_rsi
 
 _TRAIN, _EVAL = 0, 1  # seed streams
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -49,6 +50,10 @@ class Rollout:
         limit, hz = getattr(self.env.unwrapped, "time_limit", None), getattr(self.env.unwrapped, "control_hz", None)
         self.time_limit = float(limit) if limit and hz else None
         self._control_hz = hz
+        env = self.env.unwrapped
+        self._rsi = hasattr(env, "clip") and getattr(env, "start_phase", 0.0) is None  # imitation from RSI
+        self.starts = StartPhases()
+        self._clip_steps = max(1, math.ceil(env.clip.duration * hz)) if self._rsi else 0
 
     def set_weights(self, weights) -> None:
         load_policy_weights(self.policy, weights)
@@ -94,10 +99,13 @@ class Rollout:
             self.env.unwrapped.training = training
 
     def run(self, min_samples: int, call: int, mode: str = "policy",
-            max_episode_seconds: float | None = None, action_std: float | None = None) -> PathBatch:
+            max_episode_seconds: float | None = None, action_std: float | None = None,
+            adaptive_rsi: float = 0.0) -> PathBatch:
         """Whole episodes until at least `min_samples` steps, each capped at `max_episode_seconds`
         (ignored for envs without a time limit and control rate), with exploration std `action_std`
-        (None: the policy's)."""
+        (None: the policy's); imitating, `adaptive_rsi` of them start where recent episodes fell
+        (sampling/starts.py)."""
+        adaptive = check_adaptive_rsi(adaptive_rsi) > 0.0 and self._rsi
         rng = np.random.default_rng([self.seed, self.index, call, _TRAIN])
         set_exploration_std(self.policy, action_std)
         self._set_training(True)
@@ -108,8 +116,11 @@ class Rollout:
             # the first reset of a call is seeded; later ones continue the env's own RNG
             reset_seed = int(rng.integers(2**31 - 1)) if first else None
             first = False
-            self._episode(rng, reset_seed, mode, out, cap)
+            options = {"phase": self.starts.draw(rng, adaptive_rsi)} if adaptive else None
+            self._episode(rng, reset_seed, mode, out, cap, options)
             n += out["lengths"][-1]
+            if adaptive:
+                self.starts.record(options["phase"], out["lengths"][-1], out["terminated"][-1], self._clip_steps)
         return _to_batch(out, self.space)
 
     def run_episodes(self, episode_ids, mode: str = "eval") -> PathBatch:
