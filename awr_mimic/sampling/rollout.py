@@ -127,8 +127,7 @@ class Rollout:
         """Episode k starts from a seed (and, imitating, a phase) that depends on (seed, k) only,
         not on the worker."""
         self._set_training(False)
-        env = self.env.unwrapped
-        spread = hasattr(env, "clip") and getattr(env, "start_phase", 0.0) is None  # RSI, not a fixed start
+        spread = self._rsi  # imitation from RSI: evaluation starts spread over the clip
         out = _empty()
         for k in episode_ids:
             rng = np.random.default_rng([self.seed, int(k), _EVAL])
