@@ -28,6 +28,7 @@ _CACHE_STEPS = 48
 DEFAULT_SIM_HZ = 240
 DEFAULT_CONTROL_HZ = 30
 ACTION_MODES = ("absolute", "residual")
+PD_TARGET_VELOCITIES = ("zero", "reference")
 
 
 class MimicBatch:
@@ -45,10 +46,13 @@ class MimicBatch:
         action_mode: str = "absolute",
         target_obs_steps=(),
         pose_termination: float | None = None,
+        pd_target_velocity: str = "zero",
     ):
         check_options(sim_hz, control_hz, time_limit, start_phase)
         action_mode, target_obs_steps, pose_termination = check_learning_options(
             action_mode, target_obs_steps, pose_termination)
+        if pd_target_velocity not in PD_TARGET_VELOCITIES:
+            raise ConfigError(str(unknown_name("pd_target_velocity", str(pd_target_velocity), PD_TARGET_VELOCITIES)))
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {show(num_envs)}")
         self.character = get_character(character)
@@ -69,12 +73,15 @@ class MimicBatch:
         # Drift termination is a training aid: it applies while `training` is set (samplers clear it
         # for evaluation episodes, which keep DeepMimic's termination).
         self.pose_termination = pose_termination
+        # "reference": stable PD drives each joint towards the reference's velocity at t + dt as well as
+        # its pose (DeepMimic's targets are velocity zero, which damps every fast motion towards rest)
+        self.pd_target_velocity = pd_target_velocity
         self.training = True
         self.options = dict(
             character=character, clip=clip, sim_hz=self.sim_hz, control_hz=self.control_hz,
             time_limit=self.time_limit, start_phase=start_phase, early_termination=early_termination,
             sync_reference=sync_reference, action_mode=action_mode, target_obs_steps=list(target_obs_steps),
-            pose_termination=pose_termination,
+            pose_termination=pose_termination, pd_target_velocity=pd_target_velocity,
         )
         self.up_axis = self.character.up_axis
         self.worlds = [World(self.character, self.sim_hz) for _ in range(num_envs)]
@@ -132,8 +139,9 @@ class MimicBatch:
         self.observation_size = observation_size(skeleton.num_links)
         self.observation_size += len(target_obs_steps) * target_frame_size(
             int(np.sum(world.is_spherical)), int(np.sum(~np.asarray(world.is_spherical))), len(self._ee_links))
-        # future reference steps the observation needs (residual actions need t + dt)
-        self._future_steps = sorted(set(target_obs_steps) | ({1} if action_mode == "residual" else set()))
+        # future reference steps the observation needs (residual actions and reference PD velocities need t + dt)
+        needs_next = action_mode == "residual" or pd_target_velocity == "reference"
+        self._future_steps = sorted(set(target_obs_steps) | ({1} if needs_next else set()))
 
         # steps in a full-horizon episode from phase 0: the normaliser of returns
         horizon = self.time_limit if self.clip.loop == "wrap" else min(self.time_limit, self.clip.duration)
@@ -154,6 +162,9 @@ class MimicBatch:
         # residual actions: the reference joint targets at t + dt, per env
         self._next_joint_quats = np.tile(quat.IDENTITY, (K, int(np.sum(world.is_spherical)), 1))
         self._next_joint_angles = np.zeros((K, len(self.rev_action)))
+        # reference PD velocities: the reference joint velocities at t + dt, flat as World.set_pd_flat
+        # takes them (3 per spherical joint, then 1 per revolute one), per env
+        self._next_joint_vels = np.zeros((K, 3 * int(np.sum(world.is_spherical)) + len(self.rev_action)))
         self.ref = None  # the reference of the last reset/step (its arrays may be views of the cache below)
         self._state_size = world.state_size
         self._root_quat = world.layout.root_quat  # in a state_values list
@@ -238,11 +249,13 @@ class MimicBatch:
             rows = sel.tolist()
         n = len(rows)
         targets = self._targets(actions, sel, n).tolist()
+        velocities = (self._next_joint_vels[sel].tolist() if self.pd_target_velocity == "reference"
+                      else [None] * n)
         worlds, substeps = self.worlds, self.substeps
         next_row, end, refill = self._cache_next, self._cache_end, []
-        for values, i in zip(targets, rows):
+        for values, vels, i in zip(targets, velocities, rows):
             world = worlds[i]
-            world.set_pd_flat(values)
+            world.set_pd_flat(values, vels)
             world.step_physics(substeps)
             next_row[i] += 1
             if next_row[i] >= end[i]:
@@ -472,6 +485,10 @@ class MimicBatch:
         if 1 in futures:  # residual actions: the reference joint targets at t + dt
             self._next_joint_quats[envs] = futures[1].joint_quats
             self._next_joint_angles[envs] = futures[1].joint_angles
+            if self.pd_target_velocity == "reference":
+                nxt, split = futures[1], 3 * self._num_sph
+                self._next_joint_vels[envs, :split] = nxt.joint_ang_vels.reshape(len(nxt.flat), -1)
+                self._next_joint_vels[envs, split:] = nxt.joint_angle_vels
         if not self.target_obs_steps:
             return obs
         frames = [target_frame(futures[j], sim.root_pos, self.up_axis, *heading) for j in self.target_obs_steps]

@@ -18,7 +18,9 @@ revolute angle): a zero output tracks the reference open-loop.
 Options for learning (docs/environment.md): ``target_obs_steps=[1, 2, 3]`` appends the reference
 at those future control steps to the observation (MimicKit); ``pose_termination=1.0`` ends a
 training episode as a failure when any body drifts more than 1 m from the reference (MimicKit);
-it never applies to evaluation episodes (``batch.training = False``).
+it never applies to evaluation episodes (``batch.training = False``). ``pd_target_velocity="reference"``
+gives stable PD the reference's joint velocities at t + dt as its target velocities, where DeepMimic's
+are zero (``"zero"``, the default): zero targets damp every fast motion towards rest.
 
 Observation: see `awr_mimic.envs.observation`.
 
@@ -62,6 +64,7 @@ class MimicEnv(gym.Env):
         action_mode: str = "absolute",
         target_obs_steps=(),
         pose_termination: float | None = None,
+        pd_target_velocity: str = "zero",
         render_mode: str | None = None,
         render_size: tuple[int, int] = (640, 480),
     ):
@@ -71,6 +74,7 @@ class MimicEnv(gym.Env):
             1, character=character, clip=clip, sim_hz=sim_hz, control_hz=control_hz, time_limit=time_limit,
             start_phase=start_phase, early_termination=early_termination, sync_reference=sync_reference,
             action_mode=action_mode, target_obs_steps=target_obs_steps, pose_termination=pose_termination,
+            pd_target_velocity=pd_target_velocity,
         )
         self.character, self.clip, self.options = b.character, b.clip, b.options
         self.sim_hz, self.control_hz, self.substeps, self.dt = b.sim_hz, b.control_hz, b.substeps, b.dt

@@ -74,6 +74,9 @@ class World:
         self._target_slices = [slice(4 * int(r), 4 * int(r) + 4) if sph else slice(4 * num_sph + int(q), 4 * num_sph + int(q) + 1)
                                for sph, r, q in zip(self.is_spherical, sph_rank, rev_rank)]
         self.target_size = 4 * num_sph + int((~self.is_spherical).sum())
+        # target velocities likewise: 3 per spherical joint (local frame, as pybullet reports them), then 1 each
+        self._velocity_slices = [slice(3 * int(r), 3 * int(r) + 3) if sph else slice(3 * num_sph + int(q), 3 * num_sph + int(q) + 1)
+                                 for sph, r, q in zip(self.is_spherical, sph_rank, rev_rank)]
 
         kp, kd, torque_limit = character.pd_gains
         self._kp = kp.tolist()
@@ -81,6 +84,7 @@ class World:
         self._forces = [[f] * 3 if s else [f] for f, s in zip(torque_limit, self.is_spherical)]
         self._zero_vel = [[0.0] * 3 if s else [0.0] for s in self.is_spherical]
         self._targets = None
+        self._target_vel = self._zero_vel
         self._pushes = []
         self._held = []  # [link, force, substeps left]: hold_force
         self._is_spherical_list = self.is_spherical.tolist()
@@ -116,10 +120,12 @@ class World:
                                np.asarray(joint_angles, dtype=np.float64).reshape(-1)])
         self.set_pd_flat(flat.tolist())
 
-    def set_pd_flat(self, values: list):
+    def set_pd_flat(self, values: list, velocities: list | None = None):
         """PD targets as one flat list of floats: the spherical joints' quaternions (4 each), then the
-        revolute joints' angles (1 each), as `target_size` says."""
+        revolute joints' angles (1 each), as `target_size` says. `velocities` (3 per spherical joint in
+        its local frame, then 1 per revolute one) are the target velocities; None: zero (DeepMimic's)."""
         self._targets = list(map(values.__getitem__, self._target_slices))
+        self._target_vel = self._zero_vel if velocities is None else list(map(velocities.__getitem__, self._velocity_slices))
 
     def push(self, link: int, impulse, point, duration: float):
         """Queue an impulse (N s, world frame) on `link` at world `point`, spread as a constant
@@ -168,7 +174,7 @@ class World:
 
     def _substeps(self, substeps: int):
         body, cid, joints = self.body, self.client, self.joint_indices
-        targets, vel, kp, kd, forces = self._targets, self._zero_vel, self._kp, self._kd, self._forces
+        targets, vel, kp, kd, forces = self._targets, self._target_vel, self._kp, self._kd, self._forces
         control = p.setJointMotorControlMultiDofArray
         step = p.stepSimulation
         mode = p.STABLE_PD_CONTROL

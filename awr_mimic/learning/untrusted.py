@@ -151,6 +151,10 @@ def _mimic_option(where: str, key: str, v, clip_given: bool):
         return None if v is None else _number(where, field, v, 0.0, 1.0)
     if key == "pose_termination":
         return None if v is None else _number(where, field, v, 0, 1_000, positive=True)
+    if key == "pd_target_velocity":
+        if v not in ("zero", "reference"):
+            raise refuse(where, field, v, "expected 'zero' or 'reference'", ConfigError)
+        return v
     if key in ("early_termination", "sync_reference"):
         if not isinstance(v, bool):
             raise refuse(where, field, v, "expected true or false", ConfigError)
