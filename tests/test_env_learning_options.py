@@ -109,7 +109,45 @@ def test_evaluation_episodes_ignore_drift_termination():
         rollout.close()
 
 
+@pytest.mark.parametrize("action_mode", ["residual", "absolute"])
+def test_reference_pd_velocities_are_the_reference_joint_velocities_at_the_next_step(action_mode):
+    b = MimicBatch(2, "humanoid", "spinkick", action_mode=action_mode, pd_target_velocity="reference")
+    try:
+        b.reset(np.arange(2), np.array([0.3, 0.55]))
+        for _ in range(3):
+            times = b.time.copy()
+            b.step(b.reference_actions())
+            for i, world in enumerate(b.worlds):
+                s = b.clip.sample(times[i] + b.dt)
+                sph = iter(s.joint_ang_vels.tolist())
+                rev = iter(s.joint_angle_vels.tolist())
+                expect = [next(sph) if spherical else [next(rev)] for spherical in world.is_spherical]
+                np.testing.assert_allclose(np.concatenate(world._target_vel), np.concatenate(expect), atol=1e-9)
+                assert np.abs(np.concatenate(expect)).max() > 1.0  # the kick moves: not a trivial zero
+    finally:
+        b.close()
+
+
+def test_reference_pd_velocities_track_the_kick_closer_open_loop():
+    """Zero targets damp the kick's fast joints towards rest; the reference's velocities do not."""
+    velocity_term = {}
+    for mode in ("zero", "reference"):
+        b = MimicBatch(1, "humanoid", "spinkick", action_mode="residual", pd_target_velocity=mode)
+        try:
+            terms = []
+            for phase in (0.1, 0.5, 0.8):
+                b.reset(0, phase)
+                for _ in range(4):
+                    _, _, _, _, info = b.step(np.zeros((1, len(b.action_low))))
+                    terms.append(info["reward_terms"][0])
+            velocity_term[mode] = np.mean(terms, axis=0)[1]  # pose, velocity, end effector, root, COM
+        finally:
+            b.close()
+    assert velocity_term["reference"] > velocity_term["zero"] + 0.05
+
+
 @pytest.mark.parametrize("options, message", [
+    ({"pd_target_velocity": "ref"}, "did you mean 'reference'"),
     ({"action_mode": "residul"}, "did you mean 'residual'"),
     ({"target_obs_steps": [0, 1]}, "target_obs_steps must be distinct positive"),
     ({"target_obs_steps": "x"}, "target_obs_steps must be distinct positive"),
