@@ -36,6 +36,8 @@ def add_arguments(parser):
     parser.add_argument("--num-envs", type=int, default=8,
                         help="envs stepped together in one process for the batched figure (samplers do this)")
     parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument("--pd-target-velocity", choices=("zero", "reference"), default="zero",
+                        help="the tracking table's PD target velocities (the env option of that name)")
     parser.add_argument("--segments", action="store_true",
                         help="also split one env's step into its parts (CPU time per control step)")
     parser.add_argument("--solver-iterations", type=int, default=None,
@@ -270,9 +272,9 @@ def segments(character, clip, sim_hz, steps, seed=0) -> dict:
     return {"total_us": total, "segments_us": parts, "overhead_us": total - physics, "physics_share": physics / total}
 
 
-def tracking(character, clip, sim_hz, seeds=5, first_steps=10):
+def tracking(character, clip, sim_hz, seeds=5, first_steps=10, pd_target_velocity="zero"):
     """Mean reward over the first steps and survival time, tracking reference_action() from RSI."""
-    env = _make(character, clip, sim_hz=sim_hz)
+    env = _make(character, clip, sim_hz=sim_hz, pd_target_velocity=pd_target_velocity)
     means, survival = [], []
     try:
         for seed in range(seeds):
@@ -320,10 +322,11 @@ def run(args) -> int:
     if not args.skip_tracking:
         clips = (args.tracking_clips or args.clip).split(",")
         rates = [int(r) for r in args.tracking_rates.split(",")]
-        print(f"  reference tracking (reference_action from RSI, {args.seeds} seeds):")
+        print(f"  reference tracking (reference_action from RSI, {args.seeds} seeds, "
+              f"PD target velocity {args.pd_target_velocity}):")
         print("    clip          sim_hz  mean reward (first 10 steps)  median survival (s)")
         for clip in clips:
             for rate in rates:
-                t = tracking(args.character, clip, rate, args.seeds)
+                t = tracking(args.character, clip, rate, args.seeds, pd_target_velocity=args.pd_target_velocity)
                 print(f"    {clip:12s}  {rate:6d}  {t['mean_reward_first']:28.3f}  {t['survival_s']:19.2f}")
     return 0
