@@ -21,7 +21,8 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra env keyword argument, repeatable (e.g. sim_hz=240)")
     g.add_argument("--deepmimic-env", dest="training_defaults", action="store_false",
-                   help="imitation: the env with DeepMimic's own defaults (absolute PD-target actions) "
+                   help="imitation: the env with DeepMimic's own defaults (absolute PD-target actions, zero PD target "
+                        "velocities) "
                         "instead of the training defaults " + ", ".join(f"{k}={v}" for k, v in TRAINING_OPTIONS.items()))
 
 

@@ -43,7 +43,7 @@ from awr_mimic.errors import ConfigError
 # What `awr-mimic train --character ... --clip ...` adds to the env options (any --env-option wins).
 # The env's own defaults stay DeepMimic's; these make imitation learnable in hours on a small
 # machine, each measured on its own (docs/learning.md, "Imitation defaults").
-TRAINING_OPTIONS = {"action_mode": "residual"}
+TRAINING_OPTIONS = {"action_mode": "residual", "pd_target_velocity": "reference"}
 
 
 class MimicEnv(gym.Env):
