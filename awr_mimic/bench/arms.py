@@ -299,7 +299,7 @@ def _check_mimic_options(character: str, clip: str, env: dict) -> None:
         if key not in params:
             raise unknown_name("env option", key, params)
     o = {**params, **TRAINING_OPTIONS, **env}
-    check_learning_options(o["action_mode"], o["target_obs_steps"], o["pose_termination"])
+    check_learning_options(o["action_mode"], o["target_obs_steps"], o["pose_termination"], o["pd_target_velocity"])
     check_options(o["sim_hz"], o["control_hz"], o["time_limit"], o["start_phase"])
     resolve_clip(character, clip)
 

@@ -50,9 +50,7 @@ class MimicBatch:
     ):
         check_options(sim_hz, control_hz, time_limit, start_phase)
         action_mode, target_obs_steps, pose_termination = check_learning_options(
-            action_mode, target_obs_steps, pose_termination)
-        if pd_target_velocity not in PD_TARGET_VELOCITIES:
-            raise ConfigError(str(unknown_name("pd_target_velocity", str(pd_target_velocity), PD_TARGET_VELOCITIES)))
+            action_mode, target_obs_steps, pose_termination, pd_target_velocity)
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {show(num_envs)}")
         self.character = get_character(character)
@@ -543,10 +541,13 @@ class MimicBatch:
         return self.steps[envs] >= self._training_cap_steps
 
 
-def check_learning_options(action_mode, target_obs_steps, pose_termination):
-    """Validated (action_mode, target_obs_steps as a tuple, pose_termination or None)."""
+def check_learning_options(action_mode, target_obs_steps, pose_termination, pd_target_velocity="zero"):
+    """Validated (action_mode, target_obs_steps as a tuple, pose_termination or None); pd_target_velocity
+    is checked too."""
     if action_mode not in ACTION_MODES:
         raise ConfigError(str(unknown_name("action_mode", str(action_mode), ACTION_MODES)))
+    if pd_target_velocity not in PD_TARGET_VELOCITIES:
+        raise ConfigError(str(unknown_name("pd_target_velocity", str(pd_target_velocity), PD_TARGET_VELOCITIES)))
     if target_obs_steps is None or target_obs_steps is False:
         target_obs_steps = ()
     if isinstance(target_obs_steps, int) and not isinstance(target_obs_steps, bool):
